@@ -1,0 +1,100 @@
+"""Configuration: one typed tree, built from layers (TOML file, then the editor's options).
+
+Each layer is a nested mapping with the same shape as :class:`Config`. A layer with an
+unknown key or a wrong type is rejected whole, with one message naming the key, and the
+remaining layers still apply.
+"""
+
+from __future__ import annotations
+
+import logging
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from . import paths
+from .errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class ModelSettings(_Section):
+    path: str = ""  # "" selects the embedded default model
+    n_ctx: int = 2048
+    n_threads: int = 0  # 0: one per physical core, at most 8
+    n_gpu_layers: int = 0  # -1: all layers on the GPU (CUDA builds)
+
+
+class CompletionSettings(_Section):
+    max_tokens: int = 64
+    max_lines: int = 4  # 0: no limit
+    prompt_tokens: int = 1024  # budget for prefix + suffix
+    suffix_share: float = 0.25  # of the budget, at most
+
+
+class CacheSettings(_Section):
+    enabled: bool = True
+    dir: str = ""  # "" selects $XDG_CACHE_HOME/copilot-lsp
+    max_size_mb: int = 256
+
+
+class LogSettings(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    file: str = ""  # "" logs to stderr
+
+
+class Config(_Section):
+    model: ModelSettings = ModelSettings()
+    completion: CompletionSettings = CompletionSettings()
+    cache: CacheSettings = CacheSettings()
+    log: LogSettings = LogSettings()
+
+
+def _merge(base: dict[str, Any], layer: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in layer.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def apply_layer(config: Config, layer: Mapping[str, Any] | None, source: str) -> Config:
+    """``config`` with ``layer`` on top; raises ConfigError naming the bad key."""
+    if not layer:
+        return config
+    merged = _merge(msgspec.to_builtins(config), layer)
+    try:
+        return msgspec.convert(merged, Config)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{source}: {exc}; ignoring these settings") from None
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as file:
+            return tomllib.load(file)
+    except FileNotFoundError:
+        return {}
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}; ignoring this file") from None
+
+
+def load(path: Path | None = None, overrides: Mapping[str, Any] | None = None) -> Config:
+    """Defaults, then the TOML file, then ``overrides``; a bad layer is logged and skipped."""
+    config = Config()
+    file = path or paths.config_file()
+    for source, get_layer in ((str(file), lambda: read_toml(file)), ("initializationOptions", lambda: overrides)):
+        try:
+            config = apply_layer(config, get_layer(), source)
+        except ConfigError as exc:
+            log.error("%s", exc)
+    return config

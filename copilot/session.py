@@ -1,0 +1,29 @@
+"""Assemble the pipeline from a configuration: the model, the cache and the metrics.
+
+A model or cache that cannot be opened is logged once; the pipeline then answers with
+nothing (no model) or works uncached (no cache), and ``copilot-lsp doctor`` explains why.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .cache import open_cache
+from .config import Config
+from .doctor import cache_path, model_path
+from .engine import open_engine
+from .errors import ModelError
+from .pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+
+def build_pipeline(config: Config) -> Pipeline:
+    engine, error = None, ""
+    try:
+        engine = open_engine(model_path(config), config.model)
+    except ModelError as exc:
+        error = f"{exc} (run `copilot-lsp doctor`)"
+        log.error("no completions: %s", error)
+    cache = open_cache(cache_path(config), config.cache.max_size_mb) if config.cache.enabled else None
+    return Pipeline(config, engine, cache, engine_error=error)

@@ -1,0 +1,132 @@
+"""The ``copilot-lsp`` command: serve, complete, doctor."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import warnings
+from pathlib import Path
+
+from copilot import __version__, paths
+from copilot import config as config_mod
+from copilot.documents import Document, Position
+from copilot.errors import CopilotError
+from copilot.languages import language_for_path
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def setup_logging(level: str, file: str | None) -> None:
+    """Logs go to stderr or a file, never stdout: stdout carries the protocol."""
+    handler: logging.Handler = logging.FileHandler(file) if file else logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
+    logging.getLogger("copilot").setLevel(level.upper())
+
+
+def use_uvloop() -> None:
+    try:
+        import uvloop
+    except ImportError:
+        return
+    with warnings.catch_warnings():  # the policy API is deprecated from Python 3.14
+        warnings.simplefilter("ignore", DeprecationWarning)
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .server import create_server
+
+    use_uvloop()
+    server = create_server(args.config)
+    if args.tcp:
+        host, _, port = args.tcp.rpartition(":")
+        print(f"copilot-lsp {__version__} listening on {host}:{port} (LSP over TCP)", file=sys.stderr)
+        server.start_tcp(host or "127.0.0.1", int(port))
+    else:
+        server.start_io()
+    return 0
+
+
+def parse_location(spec: str) -> tuple[Path, int, int]:
+    file, line, column = spec.rsplit(":", 2)
+    if int(line) < 1 or int(column) < 1:
+        raise ValueError("line and column start at 1")
+    return Path(file), int(line), int(column)
+
+
+def cmd_complete(args: argparse.Namespace) -> int:
+    from copilot.session import build_pipeline
+
+    try:
+        path, line, column = parse_location(args.location)
+    except ValueError:
+        print(f"error: expected FILE:LINE:COL (1-based), got {args.location!r}", file=sys.stderr)
+        return 2
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        print(f"error: {path} is not UTF-8 text ({exc.reason} at byte {exc.start})", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return 1
+    config = config_mod.load(args.config)
+    try:
+        document = Document(path.resolve().as_uri(), language_for_path(path), 0, text)
+        snapshot = document.snapshot(Position(line=line - 1, character=column - 1), "utf-32")
+    except CopilotError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    pipeline = build_pipeline(config)
+    if pipeline.engine is None:
+        print(f"error: {pipeline.engine_error}", file=sys.stderr)
+        return 1
+    result = asyncio.run(pipeline.complete(snapshot))
+    print(result.text)
+    print(f"[{result.source}, {result.timings_ms['total']:.0f} ms]", file=sys.stderr)
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from copilot.doctor import run_checks
+
+    config_file = args.config or paths.config_file()
+    checks = run_checks(config_mod.load(config_file), config_file)
+    for check in checks:
+        print(f"[{'ok' if check.ok else 'FAIL'}] {check.name}: {check.detail}")
+        if check.fix:
+            print(f"       fix: {check.fix}")
+    failed = sum(not c.ok for c in checks)
+    print("all checks passed" if not failed else f"{failed} problem(s) found")
+    return 1 if failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="copilot-lsp", description="Local code completion over LSP.")
+    parser.add_argument("--version", action="version", version=f"copilot-lsp {__version__}")
+    parser.add_argument("--config", type=Path, default=None, help=f"TOML config (default {paths.config_file()})")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-file", default=None, help="log to this file instead of stderr")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the language server (stdio unless --tcp)")
+    serve.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio, e.g. 127.0.0.1:2087")
+    serve.set_defaults(run=cmd_serve)
+    complete = commands.add_parser("complete", help="print the completion at FILE:LINE:COL (1-based)")
+    complete.add_argument("location", metavar="FILE:LINE:COL")
+    complete.set_defaults(run=cmd_complete)
+    doctor = commands.add_parser("doctor", help="check the installation and say how to fix problems")
+    doctor.set_defaults(run=cmd_doctor)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_level, args.log_file)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

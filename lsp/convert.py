@@ -1,0 +1,39 @@
+"""lsprotocol <-> core values. The only module that knows both sides."""
+
+from __future__ import annotations
+
+from lsprotocol import types
+
+from copilot.documents import Change, Encoding, Position
+
+ENCODINGS: dict[str, Encoding] = {
+    types.PositionEncodingKind.Utf8: "utf-8",
+    types.PositionEncodingKind.Utf16: "utf-16",
+    types.PositionEncodingKind.Utf32: "utf-32",
+}
+
+
+def encoding(kind: str | None) -> Encoding:
+    return ENCODINGS.get(kind or types.PositionEncodingKind.Utf16, "utf-16")
+
+
+def position(pos: types.Position) -> Position:
+    return Position(line=pos.line, character=pos.character)
+
+
+def changes(events: list[types.TextDocumentContentChangeEvent]) -> list[Change]:
+    out = []
+    for event in events:
+        if isinstance(event, types.TextDocumentContentChangePartial):
+            out.append(Change(text=event.text, start=position(event.range.start), end=position(event.range.end)))
+        else:
+            out.append(Change(text=event.text))
+    return out
+
+
+def inline_items(text: str, at: types.Position) -> types.InlineCompletionList:
+    if not text:
+        return types.InlineCompletionList(items=[])
+    return types.InlineCompletionList(
+        items=[types.InlineCompletionItem(insert_text=text, range=types.Range(start=at, end=at))]
+    )

@@ -1,0 +1,165 @@
+"""The real server as a subprocess over stdio, on the real embedded default model."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_lsp
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient
+
+SLOW_MAX_TOKENS = 400
+
+
+def server_env(tmp: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(XDG_CACHE_HOME=str(tmp / "cache"), XDG_CONFIG_HOME=str(tmp / "config"))
+    return env
+
+
+_server_tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"copilot-e2e-{os.getpid()}"
+
+
+@pytest_lsp.fixture(
+    config=ClientServerConfig(
+        server_command=[sys.executable, "-m", "copilot.lsp", "--log-level", "debug", "serve"],
+        server_env=server_env(_server_tmp),
+    )
+)
+async def client(lsp_client: LanguageClient):
+    lsp_client.initialize_result = await lsp_client.initialize_session(  # type: ignore[attr-defined]
+        types.InitializeParams(
+            capabilities=types.ClientCapabilities(),
+            initialization_options={"completion": {"max_tokens": 48}},
+        )
+    )
+    yield
+    await lsp_client.shutdown_session()
+
+
+def open_doc(client: LanguageClient, uri: str, text: str, language: str = "python") -> None:
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(uri=uri, language_id=language, version=1, text=text)
+        )
+    )
+
+
+def change(client: LanguageClient, uri: str, version: int, line: int, char: int, text: str) -> None:
+    at = types.Position(line=line, character=char)
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            content_changes=[types.TextDocumentContentChangePartial(range=types.Range(start=at, end=at), text=text)],
+        )
+    )
+
+
+async def complete(client: LanguageClient, uri: str, line: int, char: int) -> str:
+    result = await client.text_document_inline_completion_async(
+        types.InlineCompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            position=types.Position(line=line, character=char),
+            context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic),
+        )
+    )
+    assert isinstance(result, types.InlineCompletionList)
+    return "".join(str(item.insert_text) for item in result.items)
+
+
+async def stats(client: LanguageClient) -> dict[str, Any]:
+    result = await client.protocol.send_request_async("copilot/stats", {})
+    counts = result.counts
+    return {key: getattr(counts, key) for key in counts._fields}
+
+
+SOURCE = '''import os
+
+
+def list_python_files(root):
+    """Return the paths of the Python files under root."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in filenames:
+            if name.endswith(".py"):
+'''
+
+
+async def test_advertises_inline_completion(client: LanguageClient) -> None:
+    capabilities = client.initialize_result.capabilities  # type: ignore[attr-defined]
+    assert capabilities.inline_completion_provider is not None
+
+
+async def test_edit_then_complete_then_the_same_request_hits_the_cache(client: LanguageClient) -> None:
+    uri = "file:///project/walk.py"
+    open_doc(client, uri, SOURCE)
+    change(client, uri, 2, 9, 0, "                found.append(os.path.")
+    text = await complete(client, uri, 9, len("                found.append(os.path."))
+    assert text.strip(), "the default model should complete this line"
+
+    before = await stats(client)
+    again = await complete(client, uri, 9, len("                found.append(os.path."))
+    after = await stats(client)
+    assert again == text
+    assert after["source_cache"] == before.get("source_cache", 0) + 1
+    assert after.get("source_model", 0) == before.get("source_model", 0)
+
+
+REPETITIVE = "TABLE = [\n" + "".join(f"    {i},\n" for i in range(40))
+
+
+async def test_cancelled_request_stops_generation_and_the_next_is_served(client: LanguageClient) -> None:
+    # Long answers and no cache, so the first request is still generating when it is cancelled.
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+        settings={"completion": {"max_tokens": SLOW_MAX_TOKENS, "max_lines": 0}}))
+    partials: list[Any] = []
+    started = asyncio.Event()
+
+    @client.feature("copilot/partialCompletion")
+    def on_partial(params: Any) -> None:
+        partials.append(params)
+        started.set()
+
+    uri = "file:///project/table.py"
+    open_doc(client, uri, REPETITIVE)
+    params = types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        position=types.Position(line=41, character=0),
+        context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic),
+    )
+    slow = client.protocol.send_request(types.TEXT_DOCUMENT_INLINE_COMPLETION, params, msg_id="slow-1")
+    await asyncio.wait_for(started.wait(), timeout=60)  # the model is writing
+    client.cancel_request(types.CancelParams(id="slow-1"))
+    with pytest.raises(Exception, match="cancel"):
+        await asyncio.wait_for(asyncio.wrap_future(slow) if not asyncio.isfuture(slow) else slow, timeout=60)
+
+    # Back to short answers: the next request gets the worker at once.
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+        settings={"completion": {"max_tokens": 16}}))
+    uri2 = "file:///project/walk.py"
+    open_doc(client, uri2, SOURCE)
+    await complete(client, uri2, 9, 0)
+
+    counts = await stats(client)
+    assert counts["cancel_jobs"] == 1
+    assert counts["cancel_stopped_early"] == 1
+    assert 0 < counts["cancel_generated_tokens"] < SLOW_MAX_TOKENS
+    assert not any(p.done for p in partials if p.uri == uri)  # it never finished
+
+
+async def test_bad_requests_get_empty_answers_and_the_server_stays_up(client: LanguageClient) -> None:
+    assert await complete(client, "file:///never/opened.py", 0, 0) == ""
+    uri = "file:///project/short.py"
+    open_doc(client, uri, "x = 1\n")
+    assert await complete(client, uri, 50, 0) == ""  # past the end of the document
+    open_doc(client, "file:///project/bad.py", "x = '\udcff'\n")  # not valid Unicode
+    assert await complete(client, "file:///project/bad.py", 0, 0) == ""
+    change(client, uri, 2, 1, 0, "def f(a, b):\n    return a")
+    assert isinstance(await complete(client, uri, 2, len("    return a")), str)
+    counts = await stats(client)
+    assert counts["requests"] >= 1  # still answering
