@@ -43,6 +43,7 @@ run: $(RUN_STAMP)
 
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q
+	$(BIN)/python -m bench latency --smoke --out $(VENV)/bench-smoke.json
 	$(MAKE) --no-print-directory lint
 
 lint: $(TEST_STAMP)

@@ -55,8 +55,13 @@ class CompletionCache:
         try:
             directory.mkdir(parents=True, exist_ok=True)
             self._env = lmdb.open(
-                str(directory), map_size=max_size_mb << 20, subdir=True, sync=False, metasync=False,
-                max_dbs=0, lock=True,
+                str(directory),
+                map_size=max_size_mb << 20,
+                subdir=True,
+                sync=False,
+                metasync=False,
+                max_dbs=0,
+                lock=True,
             )
             self._env.reader_check()  # clear slots left by readers that were killed
         except (OSError, lmdb.Error) as exc:

@@ -1,4 +1,5 @@
-"""Configuration: one typed tree, built from layers (TOML file, then the editor's options).
+"""Configuration: one typed tree, built from layers (TOML file, then the editor's options,
+then its configuration changes).
 
 Each layer is a nested mapping with the same shape as :class:`Config`. A layer with an
 unknown key or a wrong type is rejected whole, with one message naming the key, and the
@@ -21,36 +22,32 @@ from .errors import ConfigError
 log = logging.getLogger(__name__)
 
 
-class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    pass
-
-
-class ModelSettings(_Section):
+class ModelSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     path: str = ""  # "" selects the embedded default model
     n_ctx: int = 2048
     n_threads: int = 0  # 0: one per physical core, at most 8
     n_gpu_layers: int = 0  # -1: all layers on the GPU (CUDA builds)
 
 
-class CompletionSettings(_Section):
+class CompletionSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     max_tokens: int = 64
     max_lines: int = 4  # 0: no limit
     prompt_tokens: int = 1024  # budget for prefix + suffix
     suffix_share: float = 0.25  # of the budget, at most
 
 
-class CacheSettings(_Section):
+class CacheSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     enabled: bool = True
     dir: str = ""  # "" selects $XDG_CACHE_HOME/copilot-lsp
     max_size_mb: int = 256
 
 
-class LogSettings(_Section):
+class LogSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
     file: str = ""  # "" logs to stderr
 
 
-class Config(_Section):
+class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     model: ModelSettings = ModelSettings()
     completion: CompletionSettings = CompletionSettings()
     cache: CacheSettings = CacheSettings()
@@ -88,13 +85,11 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: {exc}; ignoring this file") from None
 
 
-def load(path: Path | None = None, overrides: Mapping[str, Any] | None = None) -> Config:
-    """Defaults, then the TOML file, then ``overrides``; a bad layer is logged and skipped."""
-    config = Config()
+def load(path: Path | None = None) -> Config:
+    """Defaults with the TOML file on top; a bad file is logged once and skipped."""
     file = path or paths.config_file()
-    for source, get_layer in ((str(file), lambda: read_toml(file)), ("initializationOptions", lambda: overrides)):
-        try:
-            config = apply_layer(config, get_layer(), source)
-        except ConfigError as exc:
-            log.error("%s", exc)
-    return config
+    try:
+        return apply_layer(Config(), read_toml(file), str(file))
+    except ConfigError as exc:
+        log.error("%s", exc)
+        return Config()

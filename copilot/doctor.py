@@ -26,7 +26,7 @@ def model_path(config: Config) -> Path:
         return Path(os.path.expanduser(config.model.path))
     from copilot.models import DEFAULT_MODEL_PATH
 
-    return DEFAULT_MODEL_PATH
+    return Path(DEFAULT_MODEL_PATH)
 
 
 def cache_path(config: Config) -> Path:
@@ -43,8 +43,13 @@ def check_model(config: Config) -> list[Check]:
         vocabulary = Vocabulary(path)
     except CopilotError as exc:
         return [Check(name="model", ok=False, detail=str(exc), fix=fix)]
-    checks = [Check(name="model", ok=True, detail=f"{path} (FIM tokens {vocabulary.fim.prefix}/"
-                    f"{vocabulary.fim.suffix}/{vocabulary.fim.middle})")]
+    checks = [
+        Check(
+            name="model",
+            ok=True,
+            detail=f"{path} (FIM tokens {vocabulary.fim.prefix}/{vocabulary.fim.suffix}/{vocabulary.fim.middle})",
+        )
+    ]
     engine = LocalEngine(vocabulary, config.model)
     engine.start()
     try:
@@ -79,8 +84,12 @@ def check_grammars() -> Check:
         except (ImportError, AttributeError, ValueError) as exc:
             missing.append(f"{language} ({exc})")
     if missing:
-        return Check(name="grammars", ok=False, detail="missing: " + ", ".join(missing),
-                     fix="reinstall the package: pip install --force-reinstall copilot-lsp")
+        return Check(
+            name="grammars",
+            ok=False,
+            detail="missing: " + ", ".join(missing),
+            fix="reinstall the package: pip install --force-reinstall copilot-lsp",
+        )
     return Check(name="grammars", ok=True, detail=f"{len(GRAMMARS)} tree-sitter grammars")
 
 

@@ -61,7 +61,9 @@ def check_text(uri: str, text: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise DocumentError(f"{uri} is not valid Unicode text ({exc.reason} at {exc.start}); no completions for it") from None
+        raise DocumentError(
+            f"{uri} is not valid Unicode text ({exc.reason} at {exc.start}); no completions for it"
+        ) from None
 
 
 class Document:

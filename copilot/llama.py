@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 _llama_log = logging.getLogger("copilot.llama_cpp")
 
 
-@llama_cpp.llama_log_callback  # type: ignore[misc]
+@llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
 def _route_llama_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
     # llama.cpp's own messages go to our log at debug level, never to stdout (the protocol).
     if _llama_log.isEnabledFor(logging.DEBUG):

@@ -56,16 +56,21 @@ class Vocabulary:
         if not self._model:
             raise ModelError(f"cannot load {path}: llama.cpp rejected the file (run with --log-level debug)")
         self._vocab = vocab = llama_cpp.llama_model_get_vocab(self._model)
-        ids = (llama_cpp.llama_vocab_fim_pre(vocab), llama_cpp.llama_vocab_fim_suf(vocab),
-               llama_cpp.llama_vocab_fim_mid(vocab))
+        ids = (
+            llama_cpp.llama_vocab_fim_pre(vocab),
+            llama_cpp.llama_vocab_fim_suf(vocab),
+            llama_cpp.llama_vocab_fim_mid(vocab),
+        )
         if min(ids) < 0:
-            raise ModelError(f"{path.name} has no fill-in-the-middle tokens (a chat or instruct model?): "
-                             f"{CHAT_MODEL_ADVICE}")
+            raise ModelError(
+                f"{path.name} has no fill-in-the-middle tokens (a chat or instruct model?): {CHAT_MODEL_ADVICE}"
+            )
         self.fim = FimTokens(prefix=ids[0], suffix=ids[1], middle=ids[2])
         self.size = llama_cpp.llama_vocab_n_tokens(vocab)
         # Any end-of-generation or control token ends a completion (EOS, EOT, FIM markers...).
         self.stop_tokens = frozenset(
-            t for t in range(self.size)
+            t
+            for t in range(self.size)
             if llama_cpp.llama_vocab_is_eog(vocab, t) or llama_cpp.llama_vocab_is_control(vocab, t)
         )
         arch = self.metadata("general.architecture")

@@ -35,8 +35,14 @@ class CompletionResult(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Pipeline:
-    def __init__(self, config: Config, engine: LocalEngine | None, cache: CompletionCache | None,
-                 metrics: Metrics | None = None, engine_error: str = "") -> None:
+    def __init__(
+        self,
+        config: Config,
+        engine: LocalEngine | None,
+        cache: CompletionCache | None,
+        metrics: Metrics | None = None,
+        engine_error: str = "",
+    ) -> None:
         self.config = config
         self.engine = engine
         self.cache = cache
@@ -47,9 +53,13 @@ class Pipeline:
     def next_request_id(self) -> int:
         return next(self._ids)
 
-    async def complete(self, snapshot: Snapshot, request_id: int | None = None,
-                       is_current: Callable[[], bool] = lambda: True,
-                       on_partial: Callable[[str], None] | None = None) -> CompletionResult:
+    async def complete(
+        self,
+        snapshot: Snapshot,
+        request_id: int | None = None,
+        is_current: Callable[[], bool] = lambda: True,
+        on_partial: Callable[[str], None] | None = None,
+    ) -> CompletionResult:
         """The completion at ``snapshot``'s cursor; empty (never raising) when there is none.
 
         ``is_current`` says whether the document is still at the snapshot's version:
@@ -63,7 +73,9 @@ class Pipeline:
         try:
             result = await self._complete(snapshot, timings, record, on_partial)
         except asyncio.CancelledError:
-            self.metrics.record(msgspec.convert({**record, "outcome": "cancelled", "timings_ms": timings}, RequestRecord))
+            self.metrics.record(
+                msgspec.convert({**record, "outcome": "cancelled", "timings_ms": timings}, RequestRecord)
+            )
             log.debug("request %d cancelled", request_id)
             raise
         except CopilotError as exc:
@@ -76,19 +88,30 @@ class Pipeline:
             record["outcome"] = "stale"
         record.setdefault("outcome", "shown" if result else "empty")
         self.metrics.record(msgspec.convert({**record, "timings_ms": timings}, RequestRecord))
-        log.debug("request %d source=%s %s", request_id, record["source"], " ".join(f"{k}_ms={v:.1f}" for k, v in timings.items()))
+        log.debug(
+            "request %d source=%s %s",
+            request_id,
+            record["source"],
+            " ".join(f"{k}_ms={v:.1f}" for k, v in timings.items()),
+        )
         return CompletionResult(request_id=request_id, text=result, source=str(record["source"]), timings_ms=timings)
 
-    async def _complete(self, snapshot: Snapshot, timings: dict[str, float], record: dict[str, object],
-                        on_partial: Callable[[str], None] | None) -> str:
+    async def _complete(
+        self,
+        snapshot: Snapshot,
+        timings: dict[str, float],
+        record: dict[str, object],
+        on_partial: Callable[[str], None] | None,
+    ) -> str:
         engine = self.engine
         if engine is None:
             raise CopilotError(self.engine_error or "no model loaded")
         settings = self.config.completion
         mark = time.perf_counter()
         budget = max(16, min(settings.prompt_tokens, engine.n_ctx - settings.max_tokens - PROMPT_MARGIN))
-        window = context.local_window(snapshot.prefix, snapshot.suffix, budget, settings.suffix_share,
-                                      engine.vocabulary.encode)
+        window = context.local_window(
+            snapshot.prefix, snapshot.suffix, budget, settings.suffix_share, engine.vocabulary.encode
+        )
         prompt = build_fim_prompt(engine.vocabulary.fim, window.prefix, window.suffix)
         mark = _lap(timings, "context", mark)
 
@@ -101,13 +124,16 @@ class Pipeline:
             return cached.text
 
         record["source"] = "model"
-        job = GenerationJob(prompt=prompt, max_tokens=params.max_tokens, max_lines=params.max_lines,
-                            on_text=on_partial)
+        job = GenerationJob(prompt=prompt, max_tokens=params.max_tokens, max_lines=params.max_lines, on_text=on_partial)
         generation = await engine.generate(job, on_abandoned=self.metrics.record_cancelled_generation)
         mark = _lap(timings, "generate", mark)
         timings.update(queue=generation.queue_ms, prefill=generation.prefill_ms, decode=generation.decode_ms)
-        record.update(stop_reason=generation.stop_reason, prompt_tokens=generation.prompt_tokens,
-                      reused_tokens=generation.reused_tokens, generated_tokens=generation.generated_tokens)
+        record.update(
+            stop_reason=generation.stop_reason,
+            prompt_tokens=generation.prompt_tokens,
+            reused_tokens=generation.reused_tokens,
+            generated_tokens=generation.generated_tokens,
+        )
         if generation.stop_reason == "cancelled":
             record["outcome"] = "cancelled"
             return ""

@@ -40,10 +40,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .server import create_server
 
     use_uvloop()
-    server = create_server(args.config)
+    server = create_server(args.settings)
     if args.tcp:
         host, _, port = args.tcp.rpartition(":")
-        print(f"copilot-lsp {__version__} listening on {host}:{port} (LSP over TCP)", file=sys.stderr)
+        print(f"copilot-lsp {__version__} listening on {host}:{port} (LSP over TCP, one session)", file=sys.stderr)
+        server.tcp = True
         server.start_tcp(host or "127.0.0.1", int(port))
     else:
         server.start_io()
@@ -73,7 +74,7 @@ def cmd_complete(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"error: cannot read {path}: {exc.strerror}", file=sys.stderr)
         return 1
-    config = config_mod.load(args.config)
+    config = args.settings
     try:
         document = Document(path.resolve().as_uri(), language_for_path(path), 0, text)
         snapshot = document.snapshot(Position(line=line - 1, character=column - 1), "utf-32")
@@ -93,8 +94,7 @@ def cmd_complete(args: argparse.Namespace) -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:
     from copilot.doctor import run_checks
 
-    config_file = args.config or paths.config_file()
-    checks = run_checks(config_mod.load(config_file), config_file)
+    checks = run_checks(args.settings, args.config or paths.config_file())
     for check in checks:
         print(f"[{'ok' if check.ok else 'FAIL'}] {check.name}: {check.detail}")
         if check.fix:
@@ -108,8 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="copilot-lsp", description="Local code completion over LSP.")
     parser.add_argument("--version", action="version", version=f"copilot-lsp {__version__}")
     parser.add_argument("--config", type=Path, default=None, help=f"TOML config (default {paths.config_file()})")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    parser.add_argument("--log-file", default=None, help="log to this file instead of stderr")
+    parser.add_argument(
+        "--log-level",
+        default=None,
+        choices=["debug", "info", "warning", "error"],
+        help="overrides log.level from the config",
+    )
+    parser.add_argument("--log-file", default=None, help="log to this file instead of stderr (overrides log.file)")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the language server (stdio unless --tcp)")
     serve.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio, e.g. 127.0.0.1:2087")
@@ -124,7 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    setup_logging(args.log_level, args.log_file)
+    setup_logging(args.log_level or "info", args.log_file)
+    args.settings = config_mod.load(args.config)  # a bad file is reported once, to stderr
+    log_settings = args.settings.log
+    if log_settings.file and not args.log_file:
+        setup_logging(args.log_level or log_settings.level, log_settings.file)
+    elif not args.log_level:
+        logging.getLogger("copilot").setLevel(log_settings.level.upper())
     return int(args.run(args))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from lsprotocol import types
 
 from copilot.documents import Change, Encoding, Position
@@ -21,7 +23,7 @@ def position(pos: types.Position) -> Position:
     return Position(line=pos.line, character=pos.character)
 
 
-def changes(events: list[types.TextDocumentContentChangeEvent]) -> list[Change]:
+def changes(events: Sequence[types.TextDocumentContentChangeEvent]) -> list[Change]:
     out = []
     for event in events:
         if isinstance(event, types.TextDocumentContentChangePartial):

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -19,7 +19,7 @@ from pygls.lsp.server import LanguageServer
 
 from copilot import __version__
 from copilot import config as config_mod
-from copilot.documents import DocumentStore
+from copilot.documents import DocumentStore, Encoding
 from copilot.errors import CopilotError
 from copilot.pipeline import Pipeline
 from copilot.session import build_pipeline
@@ -35,15 +35,15 @@ LIVE_SECTIONS = ("completion", "log")  # the others need a restart
 
 
 class CopilotServer(LanguageServer):
-    def __init__(self, config_file: Path | None = None) -> None:
+    def __init__(self, config: config_mod.Config) -> None:
         super().__init__("copilot-lsp", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
-        self.config_file = config_file
         self.documents = DocumentStore()
         self.pipeline: Pipeline | None = None
-        self.base_config = config_mod.Config()  # defaults + file + initializationOptions
+        self.tcp = False  # set by the CLI: a standalone server serves one client session
+        self.base_config = config  # defaults + file; + initializationOptions once initialized
 
     @property
-    def encoding(self) -> convert.Encoding:
+    def encoding(self) -> Encoding:
         return convert.encoding(self.workspace.position_encoding)
 
     def start_pipeline(self, options: Any) -> None:
@@ -51,7 +51,11 @@ class CopilotServer(LanguageServer):
         if overrides is not None and not isinstance(overrides, dict):
             log.error("initializationOptions must be an object, got %s: ignoring them", type(overrides).__name__)
             overrides = None
-        config = config_mod.load(self.config_file, overrides)
+        try:
+            config = config_mod.apply_layer(self.base_config, overrides, "initializationOptions")
+        except CopilotError as exc:
+            log.error("%s", exc)
+            config = self.base_config
         logging.getLogger("copilot").setLevel(config.log.level.upper())
         self.base_config = config
         self.pipeline = build_pipeline(config)
@@ -91,8 +95,9 @@ class CopilotServer(LanguageServer):
         return send
 
     def notify_partial(self, uri: str, version: int, request_id: int, text: str, done: bool) -> None:
-        self.protocol.notify(PARTIAL_METHOD, {"requestId": request_id, "uri": uri, "version": version,
-                                              "text": text, "done": done})
+        self.protocol.notify(
+            PARTIAL_METHOD, {"requestId": request_id, "uri": uri, "version": version, "text": text, "done": done}
+        )
 
     def stop_pipeline(self) -> None:
         if self.pipeline and self.pipeline.engine:
@@ -102,8 +107,8 @@ class CopilotServer(LanguageServer):
         self.pipeline = None
 
 
-def create_server(config_file: Path | None = None) -> CopilotServer:
-    server = CopilotServer(config_file)
+def create_server(config: config_mod.Config) -> CopilotServer:
+    server = CopilotServer(config)
 
     @server.feature(types.INITIALIZE)
     def initialize(ls: CopilotServer, params: types.InitializeParams) -> None:
@@ -112,6 +117,15 @@ def create_server(config_file: Path | None = None) -> CopilotServer:
     @server.feature(types.SHUTDOWN)
     def shutdown(ls: CopilotServer, params: None) -> None:
         ls.stop_pipeline()
+
+    @server.feature(types.EXIT)
+    def exit_server(ls: CopilotServer, params: None) -> None:
+        ls.stop_pipeline()
+        if ls.tcp:
+            # pygls would raise SystemExit inside the TCP connection callback, where the
+            # event loop reports it as an unhandled error; leave cleanly instead.
+            logging.shutdown()
+            os._exit(0 if ls.protocol._shutdown else 1)
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: CopilotServer, params: types.DidOpenTextDocumentParams) -> None:
@@ -125,7 +139,9 @@ def create_server(config_file: Path | None = None) -> CopilotServer:
     def did_change(ls: CopilotServer, params: types.DidChangeTextDocumentParams) -> None:
         uri = params.text_document.uri
         try:
-            ls.documents.get(uri).apply(convert.changes(params.content_changes), params.text_document.version, ls.encoding)
+            ls.documents.get(uri).apply(
+                convert.changes(params.content_changes), params.text_document.version, ls.encoding
+            )
         except CopilotError as exc:
             log.error("%s", exc)
             ls.documents.close(uri)  # out of step with the editor: forget it until it is reopened
@@ -146,7 +162,8 @@ def create_server(config_file: Path | None = None) -> CopilotServer:
             return convert.inline_items("", params.position)
         request_id = ls.pipeline.next_request_id()
         result = await ls.pipeline.complete(
-            snapshot, request_id,
+            snapshot,
+            request_id,
             is_current=lambda: document.version == snapshot.version and snapshot.uri in ls.documents,
             on_partial=ls.partial_sender(snapshot.uri, snapshot.version, request_id),
         )

@@ -84,9 +84,7 @@ class ExampleSampler:
         self.seq_len = seq_len
         self.fim_rate = fim_rate
         self.rng = random.Random(seed)
-        self.ids = {
-            name: special_id(tokenizer, name) for name in (ENDOFTEXT, FIM_PREFIX, FIM_MIDDLE, FIM_SUFFIX)
-        }
+        self.ids = {name: special_id(tokenizer, name) for name in (ENDOFTEXT, FIM_PREFIX, FIM_MIDDLE, FIM_SUFFIX)}
 
     def _chunk(self) -> str:
         text = self.rng.choices(self.texts, weights=self.weights)[0]
@@ -112,13 +110,17 @@ class ExampleSampler:
             room = self.seq_len + 1 - len(middle) - 5
             keep_suffix = min(len(suffix), max(room // 3, room - len(prefix)))
             keep_prefix = max(0, room - keep_suffix)
-            tokens = (
-                [ids[FIM_PREFIX]] + prefix[len(prefix) - keep_prefix :]
-                + [ids[FIM_SUFFIX]] + suffix[:keep_suffix]
-                + [ids[FIM_MIDDLE]] + middle + [ids[ENDOFTEXT]]
-            )
+            tokens = [
+                ids[FIM_PREFIX],
+                *prefix[len(prefix) - keep_prefix :],
+                ids[FIM_SUFFIX],
+                *suffix[:keep_suffix],
+                ids[FIM_MIDDLE],
+                *middle,
+                ids[ENDOFTEXT],
+            ]
         else:
-            tokens = self._encode(chunk) + [ids[ENDOFTEXT]]
+            tokens = [*self._encode(chunk), ids[ENDOFTEXT]]
         tokens = tokens[: self.seq_len + 1]
         return tokens + [-1] * (self.seq_len + 1 - len(tokens))  # -1: ignored by the loss
 

@@ -16,7 +16,7 @@ import torch
 from tokenizers import Tokenizer
 
 from .model import CodeLM, ModelConfig
-from .tokenizer import ENDOFTEXT, FIM_MIDDLE, FIM_PAD, FIM_PREFIX, FIM_SUFFIX, FILE_SEP, REPO_NAME, SPECIAL_TOKENS
+from .tokenizer import ENDOFTEXT, FILE_SEP, FIM_MIDDLE, FIM_PAD, FIM_PREFIX, FIM_SUFFIX, REPO_NAME, SPECIAL_TOKENS
 
 ARCH = "llama"
 
@@ -126,6 +126,6 @@ def load_gguf(path: Path) -> CodeLM:
         torch_name = by_gguf[tensor.name]
         if torch_name.endswith(("attn.wq.weight", "attn.wk.weight")):
             data = unpermute_qk(data, cfg.n_heads)
-        state[torch_name] = torch.from_numpy(np.ascontiguousarray(data))
+        state[torch_name] = torch.from_numpy(np.array(data, copy=True))
     model.load_state_dict(state)
     return model.eval()

@@ -87,8 +87,12 @@ def main(argv: list[str] | None = None) -> None:
     tokenizer.save(str(args.out / "tokenizer.json"))
 
     cfg = ModelConfig(
-        vocab_size=tokenizer.get_vocab_size(), dim=args.dim, n_layers=args.layers,
-        n_heads=args.heads, ffn_dim=args.ffn_dim, max_seq_len=args.seq_len,
+        vocab_size=tokenizer.get_vocab_size(),
+        dim=args.dim,
+        n_layers=args.layers,
+        n_heads=args.heads,
+        ffn_dim=args.ffn_dim,
+        max_seq_len=args.seq_len,
     )
     model = CodeLM(cfg).to(args.device)
     n_params = sum(p.numel() for p in model.parameters())
@@ -109,8 +113,12 @@ def main(argv: list[str] | None = None) -> None:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         if step % args.eval_every == 0 or step == args.steps - 1:
-            point = {"step": step, "train_loss": float(loss.detach()), "held_out_loss": held_out_loss(model, eval_sampler, args.device),
-                     "seconds": time.monotonic() - started}
+            point = {
+                "step": step,
+                "train_loss": float(loss.detach()),
+                "held_out_loss": held_out_loss(model, eval_sampler, args.device),
+                "seconds": time.monotonic() - started,
+            }
             curve.append(point)
             log.info("%s", point)
 
@@ -118,9 +126,13 @@ def main(argv: list[str] | None = None) -> None:
     export_gguf(model, tokenizer, args.out / GGUF_NAME, name="copilot-default")
     card = {
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "corpus": str(root), "training_files": len(train_texts), "held_out_files": len(eval_texts),
-        "parameters": n_params, "tokens_seen": args.steps * args.batch_size * args.seq_len,
-        "torch": torch.__version__, "curve": curve,
+        "corpus": str(root),
+        "training_files": len(train_texts),
+        "held_out_files": len(eval_texts),
+        "parameters": n_params,
+        "tokens_seen": args.steps * args.batch_size * args.seq_len,
+        "torch": torch.__version__,
+        "curve": curve,
     }
     card["settings"]["corpus"] = "python stdlib" if args.corpus is None else str(args.corpus)
     card["corpus"] = card["settings"]["corpus"]

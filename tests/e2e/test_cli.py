@@ -27,8 +27,10 @@ def write_config(tmp_path: Path, text: str) -> Path:
 @pytest.fixture
 def source(tmp_path: Path) -> Path:
     path = tmp_path / "walk.py"
-    path.write_text("import os\n\n\ndef list_files(root):\n    for dirpath, dirnames, filenames in os.walk(root):\n"
-                    "        for name in filenames:\n            path = os.path.\n")
+    path.write_text(
+        "import os\n\n\ndef list_files(root):\n    for dirpath, dirnames, filenames in os.walk(root):\n"
+        "        for name in filenames:\n            path = os.path.\n"
+    )
     return path
 
 

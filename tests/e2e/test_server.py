@@ -115,8 +115,9 @@ REPETITIVE = "TABLE = [\n" + "".join(f"    {i},\n" for i in range(40))
 
 async def test_cancelled_request_stops_generation_and_the_next_is_served(client: LanguageClient) -> None:
     # Long answers and no cache, so the first request is still generating when it is cancelled.
-    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
-        settings={"completion": {"max_tokens": SLOW_MAX_TOKENS, "max_lines": 0}}))
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"completion": {"max_tokens": SLOW_MAX_TOKENS, "max_lines": 0}})
+    )
     partials: list[Any] = []
     started = asyncio.Event()
 
@@ -139,8 +140,9 @@ async def test_cancelled_request_stops_generation_and_the_next_is_served(client:
         await asyncio.wait_for(asyncio.wrap_future(slow) if not asyncio.isfuture(slow) else slow, timeout=60)
 
     # Back to short answers: the next request gets the worker at once.
-    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
-        settings={"completion": {"max_tokens": 16}}))
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"completion": {"max_tokens": 16}})
+    )
     uri2 = "file:///project/walk.py"
     open_doc(client, uri2, SOURCE)
     await complete(client, uri2, 9, 0)

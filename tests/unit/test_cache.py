@@ -54,8 +54,9 @@ def test_full_cache_starts_over_instead_of_failing(tmp_path: Path) -> None:
     assert cache.get(last) is not None
 
 
-def test_a_file_where_the_directory_should_be_disables_the_cache(tmp_path: Path,
-                                                                 caplog: pytest.LogCaptureFixture) -> None:
+def test_a_file_where_the_directory_should_be_disables_the_cache(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("")
     assert open_cache(blocker / "c", 16) is None
