@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import llama_cpp
+from copilot.models import DEFAULT_MODEL_PATH
 
 from copilot.engine import default_threads
 from copilot.llama import LlamaSession
 from copilot.model import Vocabulary
-from copilot.models import DEFAULT_MODEL_PATH
 from copilot.prompt import build_fim_prompt
 
 from .report import write
@@ -73,9 +73,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     lean = args.tokens / statistics.median(lean_times)
     high = args.tokens / statistics.median(high_times)
     return {
-        "model": str(model), "prompt_tokens": len(prompt), "generated_tokens": args.tokens, "rounds": args.rounds,
-        "lean_loop_tok_s": round(lean, 1), "llama_generate_tok_s": round(high, 1),
-        "speedup": round(lean / high, 2), "identical_tokens": same,
+        "model": str(model),
+        "prompt_tokens": len(prompt),
+        "generated_tokens": args.tokens,
+        "rounds": args.rounds,
+        "lean_loop_tok_s": round(lean, 1),
+        "llama_generate_tok_s": round(high, 1),
+        "speedup": round(lean / high, 2),
+        "identical_tokens": same,
         "note": "each timing includes the prompt prefill (from an empty KV cache)",
     }
 

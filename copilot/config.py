@@ -38,8 +38,10 @@ class CompletionSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
 
 class CacheSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     enabled: bool = True
-    dir: str = ""  # "" selects $XDG_CACHE_HOME/copilot-lsp
+    dir: str = ""  # "" selects $XDG_CACHE_HOME/copilot-lsp/completions
     max_size_mb: int = 256
+    memory_entries: int = 4096
+    prefetch: bool = True  # compute the completion after the one shown while the worker is idle
 
 
 class LogSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -13,6 +13,10 @@ class ModelError(CopilotError):
     """The model file is missing, unreadable, or cannot do fill-in-the-middle."""
 
 
+class ModelUnavailable(ModelError):
+    """No model is loaded; the reason was logged once, when the model failed to open."""
+
+
 class CacheUnavailable(CopilotError):
     """The completion cache cannot be opened; completion goes on without it."""
 

@@ -1,6 +1,9 @@
-"""One completion, start to finish: context, prompt, cache, model, post-processing.
+"""One completion, start to finish: cache levels, context, prompt, model, post-processing.
 
-Orchestration only: each step's logic lives in its own module.
+Orchestration only: each step's logic lives in its own module. The cheapest answers are
+tried first: typing-through the suggestion on screen, the generation still streaming for
+this document, the context-keyed cache (with a look back along the line), then the
+exact-prompt cache; only then the model.
 """
 
 from __future__ import annotations
@@ -14,23 +17,29 @@ from collections.abc import Callable
 import msgspec
 
 from . import context, postprocess
-from .cache import CompletionCache, GenerationParams, cache_key
+from .cache import CachedCompletion, CompletionCache, GenerationParams, context_key, continue_from, exact_key
+from .cache.keys import look_back_stems, split_anchor
+from .cache.typing import Shown, type_through
 from .config import Config
 from .documents import Snapshot
-from .engine import GenerationJob, LocalEngine
-from .errors import CopilotError
+from .engine import Generation, GenerationJob, LocalEngine
+from .errors import CopilotError, ModelUnavailable
+from .inflight import InFlight
 from .metrics import Metrics, RequestRecord
 from .prompt import build_fim_prompt
 
 log = logging.getLogger(__name__)
 
 PROMPT_MARGIN = 4  # FIM marker tokens, plus one spare
+LOOK_BACK_CHARS = 16
+
+Partial = Callable[[str], None]
 
 
 class CompletionResult(msgspec.Struct, frozen=True, kw_only=True):
     request_id: int
     text: str
-    source: str  # "cache", "model" or "none"
+    source: str  # "typing", "stream", "memory", "disk", "model" or "none"
     timings_ms: dict[str, float]
 
 
@@ -39,7 +48,7 @@ class Pipeline:
         self,
         config: Config,
         engine: LocalEngine | None,
-        cache: CompletionCache | None,
+        cache: CompletionCache,
         metrics: Metrics | None = None,
         engine_error: str = "",
     ) -> None:
@@ -49,16 +58,26 @@ class Pipeline:
         self.metrics = metrics or Metrics()
         self.engine_error = engine_error
         self._ids = itertools.count(1)
+        self._shown: dict[str, Shown] = {}  # per document: the last suggestion answered
+        self._inflight: dict[str, InFlight] = {}  # per document: the generation running
+        self._prefetch: asyncio.Task[None] | None = None
 
     def next_request_id(self) -> int:
         return next(self._ids)
+
+    def forget(self, uri: str) -> None:
+        """The document was closed."""
+        self._shown.pop(uri, None)
+        flight = self._inflight.pop(uri, None)
+        if flight is not None:
+            flight.cancel()
 
     async def complete(
         self,
         snapshot: Snapshot,
         request_id: int | None = None,
         is_current: Callable[[], bool] = lambda: True,
-        on_partial: Callable[[str], None] | None = None,
+        on_partial: Partial | None = None,
     ) -> CompletionResult:
         """The completion at ``snapshot``'s cursor; empty (never raising) when there is none.
 
@@ -73,13 +92,13 @@ class Pipeline:
         try:
             result = await self._complete(snapshot, timings, record, on_partial)
         except asyncio.CancelledError:
-            self.metrics.record(
-                msgspec.convert({**record, "outcome": "cancelled", "timings_ms": timings}, RequestRecord)
-            )
+            record["outcome"] = "cancelled"
+            self.metrics.record(msgspec.convert({**record, "timings_ms": timings}, RequestRecord))
             log.debug("request %d cancelled", request_id)
             raise
         except CopilotError as exc:
-            log.warning("request %d: %s", request_id, exc)
+            level = logging.DEBUG if isinstance(exc, ModelUnavailable) else logging.WARNING
+            log.log(level, "request %d: %s", request_id, exc)
             result = ""
             record["outcome"] = "error"
         timings["total"] = (time.perf_counter() - started) * 1000
@@ -87,61 +106,153 @@ class Pipeline:
             result = ""
             record["outcome"] = "stale"
         record.setdefault("outcome", "shown" if result else "empty")
+        self._remember(snapshot, result)
         self.metrics.record(msgspec.convert({**record, "timings_ms": timings}, RequestRecord))
         log.debug(
             "request %d source=%s %s",
             request_id,
             record["source"],
-            " ".join(f"{k}_ms={v:.1f}" for k, v in timings.items()),
+            " ".join(f"{k}_ms={v:.2f}" for k, v in timings.items()),
         )
+        if result and record["source"] == "model":
+            self._start_prefetch(snapshot, result)
         return CompletionResult(request_id=request_id, text=result, source=str(record["source"]), timings_ms=timings)
 
     async def _complete(
-        self,
-        snapshot: Snapshot,
-        timings: dict[str, float],
-        record: dict[str, object],
-        on_partial: Callable[[str], None] | None,
+        self, snapshot: Snapshot, timings: dict[str, float], record: dict[str, object], on_partial: Partial | None
     ) -> str:
-        engine = self.engine
-        if engine is None:
-            raise CopilotError(self.engine_error or "no model loaded")
-        settings = self.config.completion
+        self._stop_prefetch()
         mark = time.perf_counter()
+        prefix, suffix = snapshot.prefix, snapshot.suffix
+        shown = self._shown.get(snapshot.uri)
+        if shown is not None and (rest := type_through(shown, prefix, suffix)):
+            record["source"] = "typing"
+            self.cache.count("typing")
+            _lap(timings, "cache", mark)
+            return rest
+
+        engine = self.engine
+        if engine is None:  # already reported once, when the model failed to open
+            raise ModelUnavailable(self.engine_error or "no model loaded")
+        settings = self.config.completion
+        params = GenerationParams(max_tokens=settings.max_tokens, max_lines=settings.max_lines)
+
+        flight = self._inflight.get(snapshot.uri)
+        if flight is not None and flight.running:
+            typed = flight.typed_since(prefix, suffix)
+            if typed is not None and flight.could_serve(typed):
+                text = await flight.wait()
+                if text.startswith(typed) and len(text) > len(typed):
+                    record["source"] = "stream"
+                    self.cache.count("stream")
+                    _lap(timings, "stream", mark)
+                    return text[len(typed) :]
+            elif flight.running:
+                flight.cancel()  # the newest request for a document wins
+
+        stem, anchor = split_anchor(prefix)
+        for candidate_stem, candidate_anchor in [(stem, anchor), *look_back_stems(prefix, LOOK_BACK_CHARS)]:
+            entry, level = self.cache.get(context_key(engine.vocabulary.id, params, candidate_stem, suffix))
+            if entry is not None and (remainder := continue_from(entry, candidate_anchor)) is not None:
+                record["source"] = level
+                self.cache.count(level)
+                _lap(timings, "cache", mark)
+                return remainder
+        mark = _lap(timings, "cache", mark)
+
         budget = max(16, min(settings.prompt_tokens, engine.n_ctx - settings.max_tokens - PROMPT_MARGIN))
-        window = context.local_window(
-            snapshot.prefix, snapshot.suffix, budget, settings.suffix_share, engine.vocabulary.encode
-        )
+        window = context.local_window(prefix, suffix, budget, settings.suffix_share, engine.vocabulary.encode)
         prompt = build_fim_prompt(engine.vocabulary.fim, window.prefix, window.suffix)
         mark = _lap(timings, "context", mark)
+        key = exact_key(engine.vocabulary.id, prompt, params)
+        entry, level = self.cache.get(key)
+        timings["cache"] += (time.perf_counter() - mark) * 1000
+        if entry is not None:
+            record["source"] = level
+            self.cache.count(level)
+            return entry.text
 
-        params = GenerationParams(max_tokens=settings.max_tokens, max_lines=settings.max_lines)
-        key = cache_key(engine.vocabulary.id, prompt, params)
-        cached = self.cache.get(key) if self.cache else None
-        mark = _lap(timings, "cache", mark)
-        if cached is not None:
-            record.update(source="cache", prompt_tokens=len(prompt))
-            return cached.text
-
+        self.cache.count("miss")
         record["source"] = "model"
-        job = GenerationJob(prompt=prompt, max_tokens=params.max_tokens, max_lines=params.max_lines, on_text=on_partial)
-        generation = await engine.generate(job, on_abandoned=self.metrics.record_cancelled_generation)
-        mark = _lap(timings, "generate", mark)
-        timings.update(queue=generation.queue_ms, prefill=generation.prefill_ms, decode=generation.decode_ms)
-        record.update(
-            stop_reason=generation.stop_reason,
-            prompt_tokens=generation.prompt_tokens,
-            reused_tokens=generation.reused_tokens,
-            generated_tokens=generation.generated_tokens,
+        keys = [key, context_key(engine.vocabulary.id, params, stem, suffix)]
+        flight = InFlight(prefix, suffix)
+        job = GenerationJob(
+            prompt=prompt, max_tokens=params.max_tokens, max_lines=params.max_lines, on_text=flight.tracking(on_partial)
         )
-        if generation.stop_reason == "cancelled":
-            record["outcome"] = "cancelled"
-            return ""
-        text = postprocess.clean(generation.text, snapshot.suffix[: window.suffix_chars])
-        _lap(timings, "postprocess", mark)
-        if self.cache is not None:
-            self.cache.put(key, text, engine.vocabulary.id)
+        flight.run(self._generate(engine, job, anchor, suffix, keys, record, timings))
+        self._inflight[snapshot.uri] = flight
+        text = await flight.wait()
+        _lap(timings, "generate", mark)
         return text
+
+    async def _generate(
+        self,
+        engine: LocalEngine,
+        job: GenerationJob,
+        anchor: str,
+        suffix: str,
+        keys: list[bytes],
+        record: dict[str, object],
+        timings: dict[str, float],
+        prefetch: bool = False,
+    ) -> str:
+        """Run the model, clean and cache its text. Statistics go to the first request's record."""
+        on_abandoned = None if prefetch else self.metrics.record_cancelled_generation
+        generation = await engine.generate(job, on_abandoned=on_abandoned)
+        _record_generation(record, timings, generation)
+        if generation.stop_reason == "cancelled":
+            return ""
+        mark = time.perf_counter()
+        text = postprocess.clean(generation.text, suffix)
+        _lap(timings, "postprocess", mark)
+        self.cache.put(keys, CachedCompletion(anchor=anchor, text=text, created=time.time()))
+        return text
+
+    def _remember(self, snapshot: Snapshot, text: str) -> None:
+        if text:
+            self._shown[snapshot.uri] = Shown(prefix=snapshot.prefix, suffix=snapshot.suffix, text=text)
+        else:
+            self._shown.pop(snapshot.uri, None)
+
+    # --- prefetch: the completion after accepting the one just shown -------------------------
+
+    def _start_prefetch(self, snapshot: Snapshot, text: str) -> None:
+        if not self.config.cache.prefetch or any(f.running for f in self._inflight.values()):
+            return  # off, or the worker is busy: real requests come first
+        self._prefetch = asyncio.ensure_future(self._run_prefetch(snapshot.prefix + text, snapshot.suffix))
+
+    def _stop_prefetch(self) -> None:
+        if self._prefetch is not None and not self._prefetch.done():
+            self._prefetch.cancel()
+        self._prefetch = None
+
+    async def _run_prefetch(self, prefix: str, suffix: str) -> None:
+        engine = self.engine
+        if engine is None:
+            return
+        settings = self.config.completion
+        params = GenerationParams(max_tokens=settings.max_tokens, max_lines=settings.max_lines)
+        stem, anchor = split_anchor(prefix)
+        budget = max(16, min(settings.prompt_tokens, engine.n_ctx - settings.max_tokens - PROMPT_MARGIN))
+        window = context.local_window(prefix, suffix, budget, settings.suffix_share, engine.vocabulary.encode)
+        prompt = build_fim_prompt(engine.vocabulary.fim, window.prefix, window.suffix)
+        key = exact_key(engine.vocabulary.id, prompt, params)
+        if self.cache.get(key)[0] is not None:
+            return
+        keys = [key, context_key(engine.vocabulary.id, params, stem, suffix)]
+        job = GenerationJob(prompt=prompt, max_tokens=params.max_tokens, max_lines=params.max_lines)
+        await self._generate(engine, job, anchor, suffix, keys, {}, {}, prefetch=True)
+        self.metrics.counts["prefetch_completions"] += 1
+
+
+def _record_generation(record: dict[str, object], timings: dict[str, float], generation: Generation) -> None:
+    timings.update(queue=generation.queue_ms, prefill=generation.prefill_ms, decode=generation.decode_ms)
+    record.update(
+        stop_reason=generation.stop_reason,
+        prompt_tokens=generation.prompt_tokens,
+        reused_tokens=generation.reused_tokens,
+        generated_tokens=generation.generated_tokens,
+    )
 
 
 def _lap(timings: dict[str, float], stage: str, since: float) -> float:

@@ -25,5 +25,10 @@ def build_pipeline(config: Config) -> Pipeline:
     except ModelError as exc:
         error = f"{exc} (run `copilot-lsp doctor`)"
         log.error("no completions: %s", error)
-    cache = open_cache(cache_path(config), config.cache.max_size_mb) if config.cache.enabled else None
+    settings = config.cache
+    cache = open_cache(
+        cache_path(config) if settings.enabled else None,
+        settings.max_size_mb,
+        settings.memory_entries if settings.enabled else 0,
+    )
     return Pipeline(config, engine, cache, engine_error=error)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
 import warnings
@@ -104,6 +105,42 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+CACHE_LEVELS = ("typing", "stream", "memory", "disk", "miss")
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    from copilot.cache.store import LmdbStore
+    from copilot.doctor import cache_path
+    from copilot.errors import CacheUnavailable
+
+    directory = cache_path(args.settings)
+    try:
+        store = LmdbStore(directory, args.settings.cache.max_size_mb)
+    except CacheUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        if args.action == "clear":
+            store.clear()
+            print(f"cleared {directory}")
+            return 0
+        stats = store.stats()
+    finally:
+        store.close()
+    lookups = sum(stats.get(f"count.{level}", 0) for level in CACHE_LEVELS)
+    rates = {level: stats.get(f"count.{level}", 0) / lookups if lookups else 0.0 for level in CACHE_LEVELS}
+    if args.json:
+        print(json.dumps({"directory": str(directory), **stats, "lookups": lookups, "rates": rates}))
+        return 0
+    print(f"cache       {directory}")
+    print(f"entries     {stats['entries']}")
+    print(f"size        {stats['bytes_used'] / 1e6:.1f} MB of {stats['map_size'] / 1e6:.0f} MB")
+    print(f"lookups     {lookups} (all servers, since the cache was created)")
+    for level in CACHE_LEVELS:
+        print(f"  {level:<9} {rates[level]:6.1%}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="copilot-lsp", description="Local code completion over LSP.")
     parser.add_argument("--version", action="version", version=f"copilot-lsp {__version__}")
@@ -124,6 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     complete.set_defaults(run=cmd_complete)
     doctor = commands.add_parser("doctor", help="check the installation and say how to fix problems")
     doctor.set_defaults(run=cmd_doctor)
+    cache = commands.add_parser("cache", help="inspect or clear the completion cache")
+    cache.add_argument("action", choices=["stats", "clear"])
+    cache.add_argument("--json", action="store_true", help="stats as JSON")
+    cache.set_defaults(run=cmd_cache)
     return parser
 
 

@@ -102,7 +102,7 @@ class CopilotServer(LanguageServer):
     def stop_pipeline(self) -> None:
         if self.pipeline and self.pipeline.engine:
             self.pipeline.engine.stop()
-        if self.pipeline and self.pipeline.cache:
+        if self.pipeline:
             self.pipeline.cache.close()
         self.pipeline = None
 
@@ -149,6 +149,8 @@ def create_server(config: config_mod.Config) -> CopilotServer:
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: CopilotServer, params: types.DidCloseTextDocumentParams) -> None:
         ls.documents.close(params.text_document.uri)
+        if ls.pipeline:
+            ls.pipeline.forget(params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def inline_completion(ls: CopilotServer, params: types.InlineCompletionParams) -> types.InlineCompletionList:
@@ -167,7 +169,7 @@ def create_server(config: config_mod.Config) -> CopilotServer:
             is_current=lambda: document.version == snapshot.version and snapshot.uri in ls.documents,
             on_partial=ls.partial_sender(snapshot.uri, snapshot.version, request_id),
         )
-        if result.source == "model":
+        if result.source in ("model", "stream"):
             ls.notify_partial(snapshot.uri, snapshot.version, request_id, result.text, True)
         return convert.inline_items(result.text, params.position)
 

@@ -106,7 +106,7 @@ async def test_edit_then_complete_then_the_same_request_hits_the_cache(client: L
     again = await complete(client, uri, 9, len("                found.append(os.path."))
     after = await stats(client)
     assert again == text
-    assert after["source_cache"] == before.get("source_cache", 0) + 1
+    assert after["source_memory"] == before.get("source_memory", 0) + 1
     assert after.get("source_model", 0) == before.get("source_model", 0)
 
 
@@ -165,3 +165,44 @@ async def test_bad_requests_get_empty_answers_and_the_server_stays_up(client: La
     assert isinstance(await complete(client, uri, 2, len("    return a")), str)
     counts = await stats(client)
     assert counts["requests"] >= 1  # still answering
+
+
+@pytest_lsp.fixture(
+    config=ClientServerConfig(
+        server_command=[sys.executable, "-m", "copilot.lsp", "serve"], server_env=server_env(_server_tmp)
+    )
+)
+async def client_without_model(lsp_client: LanguageClient):
+    await lsp_client.initialize_session(
+        types.InitializeParams(
+            capabilities=types.ClientCapabilities(),
+            initialization_options={"model": {"path": "/nonexistent/model.gguf"}},
+        )
+    )
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def test_missing_model_gives_empty_answers_and_the_server_stays_up(client_without_model: LanguageClient) -> None:
+    uri = "file:///project/a.py"
+    open_doc(client_without_model, uri, "import os\n")
+    assert await complete(client_without_model, uri, 1, 0) == ""
+    assert await complete(client_without_model, uri, 0, 3) == ""
+    counts = await stats(client_without_model)
+    assert counts["outcome_error"] == 2 and counts["requests"] == 2
+
+
+async def test_answer_for_a_version_the_editor_has_replaced_is_empty(client: LanguageClient) -> None:
+    uri = "file:///project/stale.py"
+    open_doc(client, uri, SOURCE)
+    params = types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        position=types.Position(line=9, character=0),
+        context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic),
+    )
+    pending = client.protocol.send_request(types.TEXT_DOCUMENT_INLINE_COMPLETION, params)
+    change(client, uri, 2, 9, 0, "x")  # the user typed on while the model was writing
+    result = await asyncio.wait_for(asyncio.wrap_future(pending) if not asyncio.isfuture(pending) else pending, 60)
+    assert len(result.items) == 0
+    counts = await stats(client)
+    assert counts["outcome_stale"] == 1

@@ -1,0 +1,97 @@
+"""Cache keys and the values they lead to. Pure functions.
+
+Two keys per completion:
+- the *exact* key hashes what decides the model's answer: model id, prompt template
+  version, the packed prompt tokens and the generation parameters;
+- the *context* key is cheaper and looser: it hashes the text around the cursor (a few
+  lines before and after) with the line's last partial word and trailing whitespace cut
+  off. That cut-off part, the *anchor*, is stored with the completion, so a later request
+  whose text differs only there can still be answered: typing on, backspacing, or a
+  cursor a few characters back on the same line.
+"""
+
+from __future__ import annotations
+
+import array
+import hashlib
+import re
+
+import msgspec
+
+from ..prompt import TEMPLATE_VERSION
+
+SCHEMA_VERSION = 2  # bump when CachedCompletion changes: the old cache is wiped on open
+LINES_BEFORE = 24
+LINES_AFTER = 8
+_PARTIAL_WORD = re.compile(r"[\w$]*[ \t]*\Z")
+
+
+class GenerationParams(msgspec.Struct, frozen=True, kw_only=True):
+    max_tokens: int
+    max_lines: int
+
+
+class CachedCompletion(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
+    anchor: str  # text between the context key's cut point and the cursor, when stored
+    text: str  # the completion shown at the cursor
+    created: float
+
+
+def exact_key(model_id: str, prompt: list[int], params: GenerationParams) -> bytes:
+    digest = hashlib.blake2b(digest_size=20, person=b"exact")
+    digest.update(f"{model_id}\0{TEMPLATE_VERSION}\0".encode())
+    digest.update(msgspec.msgpack.encode(params))
+    digest.update(array.array("i", prompt).tobytes())
+    return digest.digest()
+
+
+def split_anchor(prefix: str) -> tuple[str, str]:
+    """(stem, anchor): the anchor is the partial word and blanks right before the cursor."""
+    match = _PARTIAL_WORD.search(prefix)
+    cut = match.start() if match else len(prefix)
+    return prefix[:cut], prefix[cut:]
+
+
+def context_key(model_id: str, params: GenerationParams, stem: str, suffix: str) -> bytes:
+    """Hash of the lines around the cursor: ``stem`` is the text before the anchor."""
+    cut = len(stem)
+    for _ in range(LINES_BEFORE + 1):
+        cut = stem.rfind("\n", 0, cut)
+        if cut < 0:
+            break
+    end = -1
+    for _ in range(LINES_AFTER + 1):
+        end = suffix.find("\n", end + 1)
+        if end < 0:
+            break
+    digest = hashlib.blake2b(digest_size=20, person=b"context")
+    digest.update(f"{model_id}\0{TEMPLATE_VERSION}\0".encode())
+    digest.update(msgspec.msgpack.encode(params))
+    digest.update(stem[cut + 1 :].encode("utf-8", "surrogatepass"))
+    digest.update(b"\0\0")
+    digest.update((suffix if end < 0 else suffix[:end]).encode("utf-8", "surrogatepass"))
+    return digest.digest()
+
+
+def continue_from(entry: CachedCompletion, anchor: str) -> str | None:
+    """What is left of ``entry`` for a cursor whose anchor is ``anchor``; None when it does
+    not fit (the user typed something else, or all of it). A stored empty completion
+    answers only its own cursor."""
+    if not entry.text:
+        return "" if anchor == entry.anchor else None
+    full = entry.anchor + entry.text
+    return full[len(anchor) :] if len(anchor) < len(full) and full.startswith(anchor) else None
+
+
+def look_back_stems(prefix: str, limit: int) -> list[tuple[str, str]]:
+    """(stem, anchor) pairs for cursors up to ``limit`` characters back on the current line,
+    nearest first, each distinct: where an earlier request at the same place may be cached."""
+    line_start = prefix.rfind("\n") + 1
+    seen = {split_anchor(prefix)[0]}
+    pairs = []
+    for back in range(1, min(limit, len(prefix) - line_start) + 1):
+        stem, _ = split_anchor(prefix[:-back])
+        if stem not in seen:
+            seen.add(stem)
+            pairs.append((stem, prefix[len(stem) :]))
+    return pairs
