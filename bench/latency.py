@@ -17,6 +17,8 @@ from .client import BenchClient
 from .report import percentiles, write
 from .traces import make_trace
 
+CACHE_SOURCES = ("typing", "stream", "memory", "disk")
+
 
 def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
@@ -28,6 +30,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     cache_dir = tempfile.TemporaryDirectory(prefix="copilot-bench-")
     await client.start("--log-level", "warning", cache_dir=cache_dir.name)
     round_trips: list[float] = []
+    by_source: dict[str, list[float]] = {}
     first_texts: list[float] = []
     typed_chars = accepted_chars = 0
     try:
@@ -40,6 +43,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             while done < len(session.typed) and done < args.max_keystrokes:
                 suggestion, elapsed, first_text = await client.complete(uri, line, column)
                 round_trips.append(elapsed)
+                source = (await client.stats())["recent"][-1]["source"]  # outside the timed part
+                by_source.setdefault(source, []).append(elapsed)
                 if first_text is not None:
                     first_texts.append(first_text)
                 remaining = session.typed[done:]
@@ -58,6 +63,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "sessions": len(trace),
         "requests": len(round_trips),
         "round_trip_ms": percentiles(round_trips),
+        "round_trip_ms_by_source": {source: percentiles(times) for source, times in sorted(by_source.items())},
+        "answered_without_model": round(
+            sum(len(t) for s, t in by_source.items() if s in CACHE_SOURCES) / max(1, len(round_trips)), 4
+        ),
         "first_streamed_text_ms": percentiles(first_texts),
         "server_stage_p50_ms": stats.get("p50_ms", {}),
         "sources": {k.removeprefix("source_"): v for k, v in counts.items() if k.startswith("source_")},
@@ -73,13 +82,21 @@ def summarize(result: dict[str, Any]) -> str:
     stages = ", ".join(f"{k} {v:.1f}" for k, v in result["server_stage_p50_ms"].items())
     written = result["chars_accepted"] / max(1, result["chars_accepted"] + result["chars_typed"])
     reused = result["kv_tokens_reused"] / max(1, result["kv_tokens_prompt"])
+    sources = "\n".join(
+        f"| {source} | {p['n']} | {p['p50']} | {p['p95']} | {p['p99']} |"
+        for source, p in result["round_trip_ms_by_source"].items()
+    )
+    by_source = (
+        f"\n\n| answered by | requests | p50 ms | p95 ms | p99 ms |\n| --- | --- | --- | --- | --- |\n{sources}\n\n"
+        f"keystrokes answered without the model: {result['answered_without_model']:.1%}"
+    )
     return (
         f"| requests | final answer p50 / p95 / p99 ms | first streamed text p50 ms | sources "
         f"| written by suggestions | KV reuse |\n| --- | --- | --- | --- | --- | --- |\n"
         f"| {result['requests']} | {rt.get('p50')} / {rt.get('p95')} / {rt.get('p99')} | {first.get('p50')} "
         f"| {result['sources']} "
         f"| {written:.1%} | {reused:.1%} |\n\nserver stage p50 (ms): {stages}"
-    )
+    ) + by_source
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -73,6 +73,16 @@ def check_cache(config: Config) -> Check:
             pass
     except OSError as exc:
         return Check(name="cache", ok=False, detail=f"{directory} is not writable: {exc.strerror}", fix=fix)
+    from .cache.store import check_files
+
+    problem = check_files(directory)
+    if problem:
+        return Check(
+            name="cache",
+            ok=False,
+            detail=f"{directory} is {problem}",
+            fix="nothing to do: the server rebuilds it on its next start (or: copilot-lsp cache clear)",
+        )
     return Check(name="cache", ok=True, detail=f"{directory} is writable")
 
 

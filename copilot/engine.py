@@ -57,6 +57,9 @@ class GenerationJob:
     submitted: float = field(default_factory=time.perf_counter)
 
 
+PREFILL_CHUNK = 128  # prompt tokens per llama_decode call: a cancel waits for one chunk at most
+
+
 def default_threads() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
@@ -173,7 +176,19 @@ class LocalEngine:
         # prompt token is always evaluated again, for its logits.
         reused = min(common_prefix(llm.tokens, prompt), len(prompt) - 1)
         llm.keep(reused)
-        llm.decode(prompt[reused:])
+        for start in range(reused, len(prompt), PREFILL_CHUNK):
+            if job.cancel.is_set():  # also between chunks of a long prompt
+                return Generation(
+                    text="",
+                    stop_reason="cancelled",
+                    prompt_tokens=len(prompt),
+                    reused_tokens=reused,
+                    generated_tokens=0,
+                    queue_ms=queue_ms,
+                    prefill_ms=(time.perf_counter() - started) * 1000,
+                    decode_ms=0.0,
+                )
+            llm.decode(prompt[start : start + PREFILL_CHUNK])
         prefill_done = time.perf_counter()
 
         stop_tokens = self.vocabulary.stop_tokens

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 PROMPT_MARGIN = 4  # FIM marker tokens, plus one spare
 LOOK_BACK_CHARS = 16
+PREFETCH_DELAY_S = 0.15  # a user still typing cancels the prefetch before it costs anything
 
 Partial = Callable[[str], None]
 
@@ -64,6 +65,13 @@ class Pipeline:
 
     def next_request_id(self) -> int:
         return next(self._ids)
+
+    def close(self) -> None:
+        """Stop the worker and commit the cache's pending writes."""
+        self._stop_prefetch()
+        if self.engine is not None:
+            self.engine.stop()
+        self.cache.close()
 
     def forget(self, uri: str) -> None:
         """The document was closed."""
@@ -230,6 +238,7 @@ class Pipeline:
         engine = self.engine
         if engine is None:
             return
+        await asyncio.sleep(PREFETCH_DELAY_S)
         settings = self.config.completion
         params = GenerationParams(max_tokens=settings.max_tokens, max_lines=settings.max_lines)
         stem, anchor = split_anchor(prefix)

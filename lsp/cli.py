@@ -86,7 +86,10 @@ def cmd_complete(args: argparse.Namespace) -> int:
     if pipeline.engine is None:
         print(f"error: {pipeline.engine_error}", file=sys.stderr)
         return 1
-    result = asyncio.run(pipeline.complete(snapshot))
+    try:
+        result = asyncio.run(pipeline.complete(snapshot))
+    finally:
+        pipeline.close()
     print(result.text)
     print(f"[{result.source}, {result.timings_ms['total']:.0f} ms]", file=sys.stderr)
     return 0

@@ -100,10 +100,8 @@ class CopilotServer(LanguageServer):
         )
 
     def stop_pipeline(self) -> None:
-        if self.pipeline and self.pipeline.engine:
-            self.pipeline.engine.stop()
-        if self.pipeline:
-            self.pipeline.cache.close()
+        if self.pipeline is not None:
+            self.pipeline.close()
         self.pipeline = None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -88,3 +89,32 @@ def test_unknown_config_key_is_reported_by_doctor(tmp_path: Path) -> None:
     config = write_config(tmp_path, "[completion]\nmax_tokenz = 3\n")
     result = run("doctor", config=config)
     assert "[FAIL] config:" in result.stdout and "max_tokenz" in result.stdout
+
+
+def test_cache_stats_and_clear(source: Path) -> None:
+    assert run("complete", f"{source}:7:{len('            path = os.path.') + 1}").returncode == 0
+    stats = json.loads(run("cache", "stats", "--json").stdout)
+    assert stats["entries"] >= 2  # exact and context keys
+    assert stats["count.miss"] >= 1
+    readable = run("cache", "stats")
+    assert "entries" in readable.stdout and "miss" in readable.stdout
+    assert run("cache", "clear").returncode == 0
+    assert json.loads(run("cache", "stats", "--json").stdout)["entries"] == 0
+
+
+def test_doctor_reports_a_truncated_cache(source: Path, isolated_dirs: Path) -> None:
+    from copilot.cache.keys import CachedCompletion
+    from copilot.cache.store import LmdbStore
+
+    directory = isolated_dirs / "xdg_cache_home" / "copilot-lsp" / "completions"
+    store = LmdbStore(directory, 16)
+    for i in range(2000):
+        store.put(f"k{i}".encode(), CachedCompletion(anchor="", text="x" * 300, created=0.0))
+    store.close()
+    data = directory / "data.mdb"
+    with data.open("r+b") as file:
+        file.truncate(data.stat().st_size // 2)
+    result = run("doctor")
+    assert "[FAIL] cache:" in result.stdout and "truncated" in result.stdout
+    assert run("complete", f"{source}:1:1").returncode == 0  # the server side rebuilds it
+    assert "[ok] cache" in run("doctor").stdout
