@@ -168,11 +168,8 @@ class Pipeline:
                 return remainder
         mark = _lap(timings, "cache", mark)
 
-        budget = max(16, min(settings.prompt_tokens, engine.n_ctx - settings.max_tokens - PROMPT_MARGIN))
-        window = context.local_window(prefix, suffix, budget, settings.suffix_share, engine.vocabulary.encode)
-        prompt = build_fim_prompt(engine.vocabulary.fim, window.prefix, window.suffix)
+        prompt, key = self._prompt(engine, prefix, suffix, params)
         mark = _lap(timings, "context", mark)
-        key = exact_key(engine.vocabulary.id, prompt, params)
         entry, level = self.cache.get(key)
         timings["cache"] += (time.perf_counter() - mark) * 1000
         if entry is not None:
@@ -216,6 +213,16 @@ class Pipeline:
         self.cache.put(keys, CachedCompletion(anchor=anchor, text=text, created=time.time()))
         return text
 
+    def _prompt(
+        self, engine: LocalEngine, prefix: str, suffix: str, params: GenerationParams
+    ) -> tuple[list[int], bytes]:
+        """The FIM prompt for the local window around the cursor, and its exact cache key."""
+        settings = self.config.completion
+        budget = max(16, min(settings.prompt_tokens, engine.n_ctx - settings.max_tokens - PROMPT_MARGIN))
+        window = context.local_window(prefix, suffix, budget, settings.suffix_share, engine.vocabulary.encode)
+        prompt = build_fim_prompt(engine.vocabulary.fim, window.prefix, window.suffix)
+        return prompt, exact_key(engine.vocabulary.id, prompt, params)
+
     def _remember(self, snapshot: Snapshot, text: str) -> None:
         if text:
             self._shown[snapshot.uri] = Shown(prefix=snapshot.prefix, suffix=snapshot.suffix, text=text)
@@ -242,10 +249,7 @@ class Pipeline:
         settings = self.config.completion
         params = GenerationParams(max_tokens=settings.max_tokens, max_lines=settings.max_lines)
         stem, anchor = split_anchor(prefix)
-        budget = max(16, min(settings.prompt_tokens, engine.n_ctx - settings.max_tokens - PROMPT_MARGIN))
-        window = context.local_window(prefix, suffix, budget, settings.suffix_share, engine.vocabulary.encode)
-        prompt = build_fim_prompt(engine.vocabulary.fim, window.prefix, window.suffix)
-        key = exact_key(engine.vocabulary.id, prompt, params)
+        prompt, key = self._prompt(engine, prefix, suffix, params)
         if self.cache.get(key)[0] is not None:
             return
         keys = [key, context_key(engine.vocabulary.id, params, stem, suffix)]

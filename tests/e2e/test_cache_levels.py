@@ -15,7 +15,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from tests.e2e.test_server import REPETITIVE, SOURCE, change, complete, open_doc, server_env, stats
+from tests.e2e.test_server import REPETITIVE, SOURCE, change, complete, inline_params, open_doc, server_env, stats
 
 _tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"copilot-e2e-cache-{os.getpid()}"
 SERVER = [sys.executable, "-m", "copilot.lsp", "serve"]
@@ -82,12 +82,7 @@ async def test_typing_what_the_model_is_writing_attaches_to_the_stream(client: L
     )
     uri = "file:///project/stream.py"
     open_doc(client, uri, REPETITIVE)
-    params = types.InlineCompletionParams(
-        text_document=types.TextDocumentIdentifier(uri=uri),
-        position=types.Position(line=41, character=0),
-        context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic),
-    )
-    client.protocol.send_request(types.TEXT_DOCUMENT_INLINE_COMPLETION, params, msg_id="first")
+    client.protocol.send_request(types.TEXT_DOCUMENT_INLINE_COMPLETION, inline_params(uri, 41, 0), msg_id="first")
     partials: list[Any] = client.partials  # type: ignore[attr-defined]
     for _ in range(1200):
         if any(p.uri == uri and len(p.text) >= 2 for p in partials):

@@ -60,14 +60,16 @@ def change(client: LanguageClient, uri: str, version: int, line: int, char: int,
     )
 
 
-async def complete(client: LanguageClient, uri: str, line: int, char: int) -> str:
-    result = await client.text_document_inline_completion_async(
-        types.InlineCompletionParams(
-            text_document=types.TextDocumentIdentifier(uri=uri),
-            position=types.Position(line=line, character=char),
-            context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic),
-        )
+def inline_params(uri: str, line: int, char: int) -> types.InlineCompletionParams:
+    return types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        position=types.Position(line=line, character=char),
+        context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic),
     )
+
+
+async def complete(client: LanguageClient, uri: str, line: int, char: int) -> str:
+    result = await client.text_document_inline_completion_async(inline_params(uri, line, char))
     assert isinstance(result, types.InlineCompletionList)
     return "".join(str(item.insert_text) for item in result.items)
 
@@ -128,11 +130,7 @@ async def test_cancelled_request_stops_generation_and_the_next_is_served(client:
 
     uri = "file:///project/table.py"
     open_doc(client, uri, REPETITIVE)
-    params = types.InlineCompletionParams(
-        text_document=types.TextDocumentIdentifier(uri=uri),
-        position=types.Position(line=41, character=0),
-        context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic),
-    )
+    params = inline_params(uri, 41, 0)
     slow = client.protocol.send_request(types.TEXT_DOCUMENT_INLINE_COMPLETION, params, msg_id="slow-1")
     await asyncio.wait_for(started.wait(), timeout=60)  # the model is writing
     client.cancel_request(types.CancelParams(id="slow-1"))
@@ -195,11 +193,7 @@ async def test_missing_model_gives_empty_answers_and_the_server_stays_up(client_
 async def test_answer_for_a_version_the_editor_has_replaced_is_empty(client: LanguageClient) -> None:
     uri = "file:///project/stale.py"
     open_doc(client, uri, SOURCE)
-    params = types.InlineCompletionParams(
-        text_document=types.TextDocumentIdentifier(uri=uri),
-        position=types.Position(line=9, character=0),
-        context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic),
-    )
+    params = inline_params(uri, 9, 0)
     pending = client.protocol.send_request(types.TEXT_DOCUMENT_INLINE_COMPLETION, params)
     change(client, uri, 2, 9, 0, "x")  # the user typed on while the model was writing
     result = await asyncio.wait_for(asyncio.wrap_future(pending) if not asyncio.isfuture(pending) else pending, 60)
