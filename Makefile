@@ -43,7 +43,8 @@ run: $(RUN_STAMP)
 
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q
-	$(BIN)/python -m bench latency --smoke --out $(VENV)/bench-smoke.json
+	$(BIN)/python -m bench latency --smoke --out $(VENV)/bench-latency-smoke.json
+	$(BIN)/python -m bench decode --smoke --out $(VENV)/bench-decode-smoke.json
 	$(MAKE) --no-print-directory lint
 
 lint: $(TEST_STAMP)

@@ -15,7 +15,7 @@ import llama_cpp
 
 from . import llama as _llama  # noqa: F401  (routes llama.cpp's log, initialises the backend)
 from .errors import ModelError
-from .prompt import FimTokens
+from .prompt import FimOrder, FimTokens
 
 CHAT_MODEL_ADVICE = (
     "use a base code model with fill-in-the-middle tokens (for example Qwen2.5-Coder-1.5B, "
@@ -65,7 +65,10 @@ class Vocabulary:
             raise ModelError(
                 f"{path.name} has no fill-in-the-middle tokens (a chat or instruct model?): {CHAT_MODEL_ADVICE}"
             )
-        self.fim = FimTokens(prefix=ids[0], suffix=ids[1], middle=ids[2])
+        # The layout the model was trained for: our own models say so in their metadata;
+        # PSM otherwise (what the model catalogue's families use).
+        order: FimOrder = "spm" if self.metadata("copilot.fim_order") == "spm" else "psm"
+        self.fim = FimTokens(prefix=ids[0], suffix=ids[1], middle=ids[2], order=order)
         self.size = llama_cpp.llama_vocab_n_tokens(vocab)
         # Any end-of-generation or control token ends a completion (EOS, EOT, FIM markers...).
         self.stop_tokens = frozenset(

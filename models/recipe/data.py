@@ -16,6 +16,8 @@ from pathlib import Path
 
 from tokenizers import Tokenizer
 
+from copilot.prompt import FimOrder, FimTokens, build_fim_prompt
+
 from .tokenizer import ENDOFTEXT, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX, special_id
 
 MAX_FILE_BYTES = 400_000
@@ -75,9 +77,12 @@ def split_for_fim(text: str, rng: random.Random) -> FimSplit:
 
 
 class ExampleSampler:
-    """Endless token sequences of length ``seq_len + 1``: FIM (PSM order) or plain text."""
+    """Endless token sequences of length ``seq_len + 1``: FIM (in the server's own prompt
+    layout, from ``copilot.prompt``) or plain text."""
 
-    def __init__(self, texts: list[str], tokenizer: Tokenizer, seq_len: int, fim_rate: float, seed: int):
+    def __init__(
+        self, texts: list[str], tokenizer: Tokenizer, seq_len: int, fim_rate: float, seed: int, fim_order: FimOrder
+    ):
         self.texts = texts
         self.weights = [len(t) for t in texts]
         self.tokenizer = tokenizer
@@ -85,6 +90,9 @@ class ExampleSampler:
         self.fim_rate = fim_rate
         self.rng = random.Random(seed)
         self.ids = {name: special_id(tokenizer, name) for name in (ENDOFTEXT, FIM_PREFIX, FIM_MIDDLE, FIM_SUFFIX)}
+        self.fim = FimTokens(
+            prefix=self.ids[FIM_PREFIX], suffix=self.ids[FIM_SUFFIX], middle=self.ids[FIM_MIDDLE], order=fim_order
+        )
 
     def _chunk(self) -> str:
         text = self.rng.choices(self.texts, weights=self.weights)[0]
@@ -110,15 +118,8 @@ class ExampleSampler:
             room = self.seq_len + 1 - len(middle) - 5
             keep_suffix = min(len(suffix), max(room // 3, room - len(prefix)))
             keep_prefix = max(0, room - keep_suffix)
-            tokens = [
-                ids[FIM_PREFIX],
-                *prefix[len(prefix) - keep_prefix :],
-                ids[FIM_SUFFIX],
-                *suffix[:keep_suffix],
-                ids[FIM_MIDDLE],
-                *middle,
-                ids[ENDOFTEXT],
-            ]
+            prompt = build_fim_prompt(self.fim, prefix[len(prefix) - keep_prefix :], suffix[:keep_suffix])
+            tokens = [*prompt, *middle, ids[ENDOFTEXT]]
         else:
             tokens = [*self._encode(chunk), ids[ENDOFTEXT]]
         tokens = tokens[: self.seq_len + 1]

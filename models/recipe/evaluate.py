@@ -26,8 +26,10 @@ from copilot.prompt import build_fim_prompt
 from .data import load_corpus, stdlib_root
 
 
-def sample_holes(texts: list[str], count: int, seed: int) -> list[tuple[str, str, str]]:
-    """(prefix, expected rest of line, suffix) at random points inside non-trivial lines."""
+def sample_holes(texts: list[str], count: int, seed: int, at_word_start: bool) -> list[tuple[str, str, str]]:
+    """(prefix, expected rest of line, suffix) at random points inside non-trivial lines;
+    with ``at_word_start`` only where a word could begin (after a blank or punctuation),
+    which spares the model the token boundary inside a half-typed word."""
     rng = random.Random(seed)
     holes = []
     while len(holes) < count:
@@ -39,7 +41,12 @@ def sample_holes(texts: list[str], count: int, seed: int) -> list[tuple[str, str
         if len(body) < 6 or body.startswith("#"):
             continue
         indent = len(line) - len(body)
-        cut = indent + rng.randrange(1, len(body))
+        cuts = range(indent + 1, len(line))
+        if at_word_start:
+            cuts = [c for c in cuts if not (line[c - 1].isalnum() or line[c - 1] == "_")]
+            if not cuts:
+                continue
+        cut = rng.choice(cuts)
         start = sum(len(x) + 1 for x in lines[:index])
         holes.append((text[: start + cut], line[cut:], text[start + len(line) :]))
     return holes
@@ -63,24 +70,32 @@ def complete_line(session: LlamaSession, vocabulary: Vocabulary, prefix: str, su
 
 
 def evaluate(model: Path, samples: int, seed: int, corpus: Path | None = None) -> dict[str, Any]:
+    """Line completion quality with the cursor anywhere in a line, and at a word start."""
+    texts = load_corpus(corpus or stdlib_root(), held_out=True)
+    return {
+        "any_point": _score(model, sample_holes(texts, samples, seed, at_word_start=False)),
+        "word_start": _score(model, sample_holes(texts, samples, seed, at_word_start=True)),
+        "samples": samples,
+        "seed": seed,
+    }
+
+
+def _score(model: Path, holes: list[tuple[str, str, str]]) -> dict[str, Any]:
     vocabulary = Vocabulary(model)
     n_ctx = vocabulary.context_length or 2048
     session = LlamaSession(model, n_ctx=n_ctx, n_batch=min(512, n_ctx), n_threads=2, n_gpu_layers=0)
-    holes = sample_holes(load_corpus(corpus or stdlib_root(), held_out=True), samples, seed)
     exact, similarity, examples = 0, [], []
     try:
         for prefix, expected, suffix in holes:
             got = complete_line(session, vocabulary, prefix, suffix, budget=n_ctx - 64)
             exact += got.strip() == expected.strip()
             similarity.append(difflib.SequenceMatcher(None, got.strip(), expected.strip()).ratio())
-            if len(examples) < 8:
+            if len(examples) < 4:
                 examples.append({"before": prefix[-60:], "expected": expected, "got": got})
     finally:
         session.close()
     return {
-        "samples": samples,
-        "seed": seed,
-        "exact_match": round(exact / samples, 4),
+        "exact_match": round(exact / len(holes), 4),
         "edit_similarity": round(statistics.mean(similarity), 4),
         "examples": examples,
     }

@@ -79,7 +79,10 @@ def _add_tokenizer(writer: gguf.GGUFWriter, tokenizer: Tokenizer) -> None:
     writer.add_uint32(gguf.Keys.Tokenizer.FIM_SEP_ID, ids[FILE_SEP])
 
 
-def export_gguf(model: CodeLM, tokenizer: Tokenizer, path: Path, name: str, f16: bool = True) -> None:
+FIM_ORDER_KEY = "copilot.fim_order"  # "psm" or "spm": how the model was trained to see FIM prompts
+
+
+def export_gguf(model: CodeLM, tokenizer: Tokenizer, path: Path, name: str, fim_order: str, f16: bool = True) -> None:
     """Write ``model`` to ``path``: matrices in f16 (or f32), norms in f32."""
     cfg = model.cfg
     writer = gguf.GGUFWriter(str(path), ARCH)
@@ -97,6 +100,7 @@ def export_gguf(model: CodeLM, tokenizer: Tokenizer, path: Path, name: str, f16:
     writer.add_layer_norm_rms_eps(cfg.norm_eps)
     writer.add_vocab_size(cfg.vocab_size)
     writer.add_string("copilot.model_config", json.dumps(cfg.to_dict()))
+    writer.add_string(FIM_ORDER_KEY, fim_order)
     _add_tokenizer(writer, tokenizer)
     names = name_map(cfg)
     for torch_name, tensor in model.state_dict().items():

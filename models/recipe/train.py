@@ -45,6 +45,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--heads", type=int, default=8)
     p.add_argument("--ffn-dim", type=int, default=768)
     p.add_argument("--fim-rate", type=float, default=0.7)
+    p.add_argument(
+        "--fim-order",
+        choices=["spm", "psm"],
+        default="spm",
+        help="prompt layout (spm: a small model learns it far faster; see copilot/prompt.py)",
+    )
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--eval-every", type=int, default=200)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -100,8 +106,8 @@ def main(argv: list[str] | None = None) -> None:
     n_params = sum(p.numel() for p in model.parameters())
     log.info("model %s: %.2fM parameters", cfg, n_params / 1e6)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.1)
-    train_sampler = ExampleSampler(train_texts, tokenizer, args.seq_len, args.fim_rate, args.seed)
-    eval_sampler = ExampleSampler(eval_texts, tokenizer, args.seq_len, args.fim_rate, args.seed + 1)
+    train_sampler = ExampleSampler(train_texts, tokenizer, args.seq_len, args.fim_rate, args.seed, args.fim_order)
+    eval_sampler = ExampleSampler(eval_texts, tokenizer, args.seq_len, args.fim_rate, args.seed + 1, args.fim_order)
 
     curve: list[dict[str, float]] = []
     started = time.monotonic()
@@ -125,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
             log.info("%s", point)
 
     model = model.cpu().eval()
-    export_gguf(model, tokenizer, args.out / GGUF_NAME, name="copilot-default")
+    export_gguf(model, tokenizer, args.out / GGUF_NAME, name="copilot-default", fim_order=args.fim_order)
     card = {
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "corpus": str(root),

@@ -51,6 +51,7 @@ def test_fim_ids_in_the_gguf_are_the_tokenizers(vocabulary: Vocabulary, hf_token
         prefix=hf_tokenizer.token_to_id(FIM_PREFIX),
         suffix=hf_tokenizer.token_to_id(FIM_SUFFIX),
         middle=hf_tokenizer.token_to_id(FIM_MIDDLE),
+        order=vocabulary.fim.order,
     )
 
 
@@ -79,7 +80,7 @@ def test_torch_and_llama_cpp_give_the_same_greedy_tokens(
 ) -> None:
     model = load_gguf(DEFAULT_MODEL_PATH)  # the committed weights, back in torch
     exported = tmp_path / "f32.gguf"
-    export_gguf(model, hf_tokenizer, exported, name="parity", f16=False)
+    export_gguf(model, hf_tokenizer, exported, name="parity", fim_order=vocabulary.fim.order, f16=False)
     session = LlamaSession(exported, n_ctx=512, n_batch=512, n_threads=2, n_gpu_layers=0)
     torch.set_num_threads(2)
     cases = [
@@ -95,3 +96,10 @@ def test_torch_and_llama_cpp_give_the_same_greedy_tokens(
             assert len(expected) > 0
     finally:
         session.close()
+
+
+@pytest.mark.parametrize("order", ["psm", "spm"])
+def test_the_gguf_says_which_fim_layout_the_model_learned(tmp_path: Path, hf_tokenizer: Tokenizer, order: str) -> None:
+    path = tmp_path / f"{order}.gguf"
+    export_gguf(load_gguf(DEFAULT_MODEL_PATH), hf_tokenizer, path, name="layout", fim_order=order)
+    assert Vocabulary(path).fim.order == order

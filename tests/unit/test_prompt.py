@@ -13,6 +13,11 @@ def test_fim_prompt_is_prefix_suffix_middle_with_the_models_ids() -> None:
     assert build_fim_prompt(FIM, [1, 2], [3]) == [101, 1, 2, 103, 3, 102]
 
 
+def test_spm_prompt_puts_the_suffix_first_and_the_prefix_next_to_the_answer() -> None:
+    spm = FimTokens(prefix=101, suffix=103, middle=102, order="spm")
+    assert build_fim_prompt(spm, [1, 2], [3]) == [103, 3, 101, 1, 2, 102]
+
+
 def test_fim_prompt_with_empty_parts_keeps_all_markers() -> None:
     assert build_fim_prompt(FIM, [], []) == [101, 103, 102]
 
