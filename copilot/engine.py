@@ -19,7 +19,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -28,6 +28,7 @@ import msgspec
 
 from .config import ModelSettings
 from .errors import ModelError
+from .healing import heal_step
 from .llama import LlamaSession
 from .model import Vocabulary
 
@@ -52,6 +53,7 @@ class GenerationJob:
     prompt: list[int]
     max_tokens: int
     max_lines: int = 0
+    heal: str = ""  # the half-typed word cut off the prompt: the first tokens must spell it
     cancel: threading.Event = field(default_factory=threading.Event)
     on_text: Callable[[str], None] | None = None  # called on the worker thread with the text so far
     submitted: float = field(default_factory=time.perf_counter)
@@ -193,28 +195,29 @@ class LocalEngine:
 
         stop_tokens = self.vocabulary.stop_tokens
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        text, generated = "", 0
+        tokens = greedy(llm, self.vocabulary, job.heal.encode("utf-8", "surrogatepass"))
+        written, text, generated = "", "", 0  # written includes the healed anchor; text does not
         reason: StopReason = "max_tokens"
         while generated < job.max_tokens:
             if job.cancel.is_set():
                 reason = "cancelled"
                 break
-            if len(llm.tokens) >= llm.n_ctx:
+            if len(llm.tokens) + (1 if generated else 0) > llm.n_ctx:  # next() decodes the last token
                 reason = "context_full"
                 break
-            token = llm.argmax()
+            token, piece = next(tokens)
             if token in stop_tokens:
                 reason = "end"
                 break
             generated += 1
-            text += decoder.decode(llm.piece(token))
+            written += decoder.decode(piece)
+            text = written[len(job.heal) :]
             if job.max_lines and text.count("\n") >= job.max_lines:
                 text = "\n".join(text.split("\n")[: job.max_lines])
                 reason = "max_lines"
                 break
-            if job.on_text is not None:
+            if job.on_text is not None and text:
                 job.on_text(text)
-            llm.decode([token])
         done = time.perf_counter()
         return Generation(
             text=text,
@@ -226,6 +229,20 @@ class LocalEngine:
             prefill_ms=(prefill_done - started) * 1000,
             decode_ms=(done - prefill_done) * 1000,
         )
+
+
+def greedy(session: LlamaSession, vocabulary: Vocabulary, heal: bytes = b"") -> Iterator[tuple[int, bytes]]:
+    """Greedy (token, piece) pairs after the decoded prompt; the first ones spell ``heal``.
+
+    A token is decoded only when the next one is asked for, so a stop token never is and
+    the KV cache holds exactly the text the caller kept."""
+    pending = heal
+    while True:
+        token = session.argmax(vocabulary.healing.candidates(pending) if pending else None)
+        piece = session.piece(token)
+        pending = heal_step(pending, piece)
+        yield token, piece
+        session.decode([token])
 
 
 def _resolve(future: asyncio.Future[Generation], result: Generation | BaseException) -> None:

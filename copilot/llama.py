@@ -86,10 +86,17 @@ class LlamaSession:
                 raise ModelError(f"llama_decode failed with status {status}")
             self.tokens.extend(chunk)
 
-    def argmax(self) -> int:
-        """The most likely next token after the last decoded position (greedy)."""
-        logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._ctx, -1), shape=(self.n_vocab,))
-        return int(logits.argmax())
+    def logits(self) -> np.ndarray:
+        """The next-token logits after the last decoded position (a view: read it before the
+        next decode)."""
+        return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._ctx, -1), shape=(self.n_vocab,))
+
+    def argmax(self, among: np.ndarray | None = None) -> int:
+        """The most likely next token (greedy), optionally among the ``among`` token ids."""
+        logits = self.logits()
+        if among is None or among.size == 0:
+            return int(logits.argmax())
+        return int(among[logits[among].argmax()])
 
     def piece(self, token: int) -> bytes:
         size = llama_cpp.llama_token_to_piece(self._vocab, token, self._piece, len(self._piece), 0, False)

@@ -15,6 +15,7 @@ import llama_cpp
 
 from . import llama as _llama  # noqa: F401  (routes llama.cpp's log, initialises the backend)
 from .errors import ModelError
+from .healing import HealingIndex
 from .prompt import FimOrder, FimTokens
 
 CHAT_MODEL_ADVICE = (
@@ -76,6 +77,7 @@ class Vocabulary:
             for t in range(self.size)
             if llama_cpp.llama_vocab_is_eog(vocab, t) or llama_cpp.llama_vocab_is_control(vocab, t)
         )
+        self._healing: HealingIndex | None = None
         arch = self.metadata("general.architecture")
         self.context_length = int(self.metadata(f"{arch}.context_length") or 0)  # 0: unknown
         self.path = path
@@ -86,6 +88,18 @@ class Vocabulary:
         buffer = ctypes.create_string_buffer(256)
         size = llama_cpp.llama_model_meta_val_str(self._model, key.encode(), buffer, len(buffer))
         return buffer.value.decode("utf-8", "replace") if size >= 0 else ""
+
+    @property
+    def healing(self) -> HealingIndex:
+        """The token pieces indexed for token healing (built on first use)."""
+        if self._healing is None:
+            buffer = ctypes.create_string_buffer(256)
+            pieces = []
+            for token in range(self.size):
+                size = llama_cpp.llama_token_to_piece(self._vocab, token, buffer, len(buffer), 0, False)
+                pieces.append(b"" if token in self.stop_tokens else buffer.raw[: max(size, 0)])
+            self._healing = HealingIndex(pieces)
+        return self._healing
 
     def encode(self, text: str) -> list[int]:
         """Token ids of ``text`` (no BOS; special-token text is treated as plain text)."""

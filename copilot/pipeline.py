@@ -18,12 +18,13 @@ import msgspec
 
 from . import context, postprocess
 from .cache import CachedCompletion, CompletionCache, GenerationParams, context_key, continue_from, exact_key
-from .cache.keys import look_back_stems, split_anchor
+from .cache.keys import look_back_stems
 from .cache.typing import Shown, type_through
 from .config import Config
 from .documents import Snapshot
 from .engine import Generation, GenerationJob, LocalEngine
 from .errors import CopilotError, ModelUnavailable
+from .healing import split_anchor, split_heal
 from .inflight import InFlight
 from .metrics import Metrics, RequestRecord
 from .prompt import build_fim_prompt
@@ -168,7 +169,7 @@ class Pipeline:
                 return remainder
         mark = _lap(timings, "cache", mark)
 
-        prompt, key = self._prompt(engine, prefix, suffix, params)
+        prompt, key, heal = self._prompt(engine, prefix, suffix, params)
         mark = _lap(timings, "context", mark)
         entry, level = self.cache.get(key)
         timings["cache"] += (time.perf_counter() - mark) * 1000
@@ -182,7 +183,11 @@ class Pipeline:
         keys = [key, context_key(engine.vocabulary.id, params, stem, suffix)]
         flight = InFlight(prefix, suffix)
         job = GenerationJob(
-            prompt=prompt, max_tokens=params.max_tokens, max_lines=params.max_lines, on_text=flight.tracking(on_partial)
+            prompt=prompt,
+            max_tokens=params.max_tokens,
+            max_lines=params.max_lines,
+            heal=heal,
+            on_text=flight.tracking(on_partial),
         )
         flight.run(self._generate(engine, job, anchor, suffix, keys, record, timings))
         self._inflight[snapshot.uri] = flight
@@ -215,13 +220,15 @@ class Pipeline:
 
     def _prompt(
         self, engine: LocalEngine, prefix: str, suffix: str, params: GenerationParams
-    ) -> tuple[list[int], bytes]:
-        """The FIM prompt for the local window around the cursor, and its exact cache key."""
+    ) -> tuple[list[int], bytes, str]:
+        """The FIM prompt for the local window around the cursor, its exact cache key, and
+        the half-typed word left out of it for the model to heal."""
         settings = self.config.completion
         budget = max(16, min(settings.prompt_tokens, engine.n_ctx - settings.max_tokens - PROMPT_MARGIN))
-        window = context.local_window(prefix, suffix, budget, settings.suffix_share, engine.vocabulary.encode)
+        prompt_prefix, heal = split_heal(prefix)
+        window = context.local_window(prompt_prefix, suffix, budget, settings.suffix_share, engine.vocabulary.encode)
         prompt = build_fim_prompt(engine.vocabulary.fim, window.prefix, window.suffix)
-        return prompt, exact_key(engine.vocabulary.id, prompt, params)
+        return prompt, exact_key(engine.vocabulary.id, prompt, params, heal), heal
 
     def _remember(self, snapshot: Snapshot, text: str) -> None:
         if text:
@@ -249,11 +256,11 @@ class Pipeline:
         settings = self.config.completion
         params = GenerationParams(max_tokens=settings.max_tokens, max_lines=settings.max_lines)
         stem, anchor = split_anchor(prefix)
-        prompt, key = self._prompt(engine, prefix, suffix, params)
+        prompt, key, heal = self._prompt(engine, prefix, suffix, params)
         if self.cache.get(key)[0] is not None:
             return
         keys = [key, context_key(engine.vocabulary.id, params, stem, suffix)]
-        job = GenerationJob(prompt=prompt, max_tokens=params.max_tokens, max_lines=params.max_lines)
+        job = GenerationJob(prompt=prompt, max_tokens=params.max_tokens, max_lines=params.max_lines, heal=heal)
         await self._generate(engine, job, anchor, suffix, keys, {}, {}, prefetch=True)
         self.metrics.counts["prefetch_completions"] += 1
 

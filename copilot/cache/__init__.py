@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 from ..errors import CacheUnavailable
-from .keys import CachedCompletion, GenerationParams, context_key, continue_from, exact_key, split_anchor
+from .keys import CachedCompletion, GenerationParams, context_key, continue_from, exact_key
 from .memory import MemoryLRU
 from .store import LmdbStore
 
@@ -24,7 +24,6 @@ __all__ = [
     "continue_from",
     "exact_key",
     "open_cache",
-    "split_anchor",
 ]
 
 log = logging.getLogger(__name__)

@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import array
 import hashlib
-import re
 
 import msgspec
 
+from ..healing import split_anchor
 from ..prompt import TEMPLATE_VERSION
 
 SCHEMA_VERSION = 2  # bump when CachedCompletion changes: the old cache is wiped on open
 LINES_BEFORE = 24
 LINES_AFTER = 8
-_PARTIAL_WORD = re.compile(r"[\w$]*[ \t]*\Z")
 
 
 class GenerationParams(msgspec.Struct, frozen=True, kw_only=True):
@@ -37,19 +36,12 @@ class CachedCompletion(msgspec.Struct, frozen=True, kw_only=True, array_like=Tru
     created: float
 
 
-def exact_key(model_id: str, prompt: list[int], params: GenerationParams) -> bytes:
+def exact_key(model_id: str, prompt: list[int], params: GenerationParams, heal: str = "") -> bytes:
     digest = hashlib.blake2b(digest_size=20, person=b"exact")
-    digest.update(f"{model_id}\0{TEMPLATE_VERSION}\0".encode())
+    digest.update(f"{model_id}\0{TEMPLATE_VERSION}\0{heal}\0".encode("utf-8", "surrogatepass"))
     digest.update(msgspec.msgpack.encode(params))
     digest.update(array.array("i", prompt).tobytes())
     return digest.digest()
-
-
-def split_anchor(prefix: str) -> tuple[str, str]:
-    """(stem, anchor): the anchor is the partial word and blanks right before the cursor."""
-    match = _PARTIAL_WORD.search(prefix)
-    cut = match.start() if match else len(prefix)
-    return prefix[:cut], prefix[cut:]
 
 
 def context_key(model_id: str, params: GenerationParams, stem: str, suffix: str) -> bytes:

@@ -146,6 +146,9 @@ class LmdbStore:
                 except lmdb.MapFullError:
                     self._evict()
                     self._apply(ops)
+                except lmdb.MapResizedError:
+                    self._env.set_mapsize(0)  # another process grew the map: adopt its size
+                    self._apply(ops)
                 if time.monotonic() - last_sync > SYNC_EVERY_S or closing:
                     self._env.sync(True)
                     last_sync = time.monotonic()

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from copilot.context import local_window
+from copilot.engine import greedy
+from copilot.healing import split_heal
 from copilot.llama import LlamaSession
 from copilot.model import Vocabulary
 from copilot.prompt import build_fim_prompt
@@ -53,20 +55,19 @@ def sample_holes(texts: list[str], count: int, seed: int, at_word_start: bool) -
 
 
 def complete_line(session: LlamaSession, vocabulary: Vocabulary, prefix: str, suffix: str, budget: int) -> str:
-    window = local_window(prefix, suffix, budget, 0.25, vocabulary.encode)
-    prompt = build_fim_prompt(vocabulary.fim, window.prefix, window.suffix)
+    """The rest of the line as the server writes it: same prompt, token healing, greedy."""
+    prompt_prefix, heal = split_heal(prefix)
+    window = local_window(prompt_prefix, suffix, budget, 0.25, vocabulary.encode)
     session.keep(0)
-    session.decode(prompt)
-    pieces = b""
-    for _ in range(48):
-        token = session.argmax()
+    session.decode(build_fim_prompt(vocabulary.fim, window.prefix, window.suffix))
+    written = b""
+    for (token, piece), _ in zip(greedy(session, vocabulary, heal.encode()), range(48), strict=False):
         if token in vocabulary.stop_tokens:
             break
-        pieces += session.piece(token)
-        if b"\n" in pieces:
+        written += piece
+        if b"\n" in written[len(heal.encode()) :]:
             break
-        session.decode([token])
-    return pieces.decode("utf-8", "replace").split("\n", 1)[0]
+    return written.decode("utf-8", "replace")[len(heal) :].split("\n", 1)[0]
 
 
 def evaluate(model: Path, samples: int, seed: int, corpus: Path | None = None) -> dict[str, Any]:
