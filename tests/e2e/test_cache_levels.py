@@ -84,11 +84,13 @@ async def test_typing_what_the_model_is_writing_attaches_to_the_stream(client: L
     open_doc(client, uri, REPETITIVE)
     client.protocol.send_request(types.TEXT_DOCUMENT_INLINE_COMPLETION, inline_params(uri, 41, 0), msg_id="first")
     partials: list[Any] = client.partials  # type: ignore[attr-defined]
-    for _ in range(1200):
-        if any(p.uri == uri and len(p.text) >= 2 for p in partials):
-            break
-        await asyncio.sleep(0.005)
-    typed = next(p.text for p in partials if p.uri == uri and len(p.text) >= 2)[0]
+
+    async def model_is_writing() -> str:
+        while not any(p.uri == uri and len(p.text) >= 2 for p in partials):
+            await asyncio.sleep(0.002)
+        return str(next(p.text for p in partials if p.uri == uri and len(p.text) >= 2))
+
+    typed = (await asyncio.wait_for(model_is_writing(), timeout=60))[0]
     # What an editor does on a keystroke: cancel the old request, send the edit, ask again.
     client.cancel_request(types.CancelParams(id="first"))
     change(client, uri, 2, 41, 0, typed)
