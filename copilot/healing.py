@@ -19,9 +19,14 @@ MAX_HEAL_BYTES = 32  # longer anchors (deep indentation) are left in the prompt
 _PARTIAL_WORD = re.compile(r"[\w$]*[ \t]*\Z")
 
 
+ANCHOR_SCAN = 256  # characters before the cursor searched for the anchor
+
+
 def split_anchor(prefix: str) -> tuple[str, str]:
     """(stem, anchor): the anchor is the partial word and blanks right before the cursor."""
-    match = _PARTIAL_WORD.search(prefix)
+    # Only the tail is searched: a regex search anchored at the end would otherwise try
+    # every start position of a long file, on every keystroke.
+    match = _PARTIAL_WORD.search(prefix, max(0, len(prefix) - ANCHOR_SCAN))
     cut = match.start() if match else len(prefix)
     return prefix[:cut], prefix[cut:]
 

@@ -79,11 +79,12 @@ def look_back_stems(prefix: str, limit: int) -> list[tuple[str, str]]:
     """(stem, anchor) pairs for cursors up to ``limit`` characters back on the current line,
     nearest first, each distinct: where an earlier request at the same place may be cached."""
     line_start = prefix.rfind("\n") + 1
-    seen = {split_anchor(prefix)[0]}
+    head, line = prefix[:line_start], prefix[line_start:]
+    seen = {len(split_anchor(line)[0])}
     pairs = []
-    for back in range(1, min(limit, len(prefix) - line_start) + 1):
-        stem, _ = split_anchor(prefix[:-back])
-        if stem not in seen:
-            seen.add(stem)
-            pairs.append((stem, prefix[len(stem) :]))
+    for back in range(1, min(limit, len(line)) + 1):
+        line_stem, _ = split_anchor(line[:-back])
+        if len(line_stem) not in seen:
+            seen.add(len(line_stem))
+            pairs.append((head + line_stem, line[len(line_stem) :]))
     return pairs
