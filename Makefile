@@ -57,7 +57,7 @@ unit: $(TEST_STAMP)
 e2e: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q tests/e2e
 
-# Retrain the embedded default model (about 40 minutes on 2 CPU cores).
+# Retrain the embedded default model (about 50 minutes on 2 CPU cores).
 model: $(TEST_STAMP)
 	$(BIN)/python -m copilot.models.recipe.train --out models/default
 
