@@ -160,16 +160,7 @@ class LocalEngine:
         started = time.perf_counter()
         queue_ms = (started - job.submitted) * 1000
         if job.cancel.is_set():
-            return Generation(
-                text="",
-                stop_reason="cancelled",
-                prompt_tokens=len(job.prompt),
-                reused_tokens=0,
-                generated_tokens=0,
-                queue_ms=queue_ms,
-                prefill_ms=0.0,
-                decode_ms=0.0,
-            )
+            return _cancelled_before_decoding(job, queue_ms, reused=0, prefill_ms=0.0)
         if self._load_error is not None or self._llama is None:
             raise self._load_error or ModelError("model not loaded")
         llm = self._llama
@@ -180,16 +171,7 @@ class LocalEngine:
         llm.keep(reused)
         for start in range(reused, len(prompt), PREFILL_CHUNK):
             if job.cancel.is_set():  # also between chunks of a long prompt
-                return Generation(
-                    text="",
-                    stop_reason="cancelled",
-                    prompt_tokens=len(prompt),
-                    reused_tokens=reused,
-                    generated_tokens=0,
-                    queue_ms=queue_ms,
-                    prefill_ms=(time.perf_counter() - started) * 1000,
-                    decode_ms=0.0,
-                )
+                return _cancelled_before_decoding(job, queue_ms, reused, (time.perf_counter() - started) * 1000)
             llm.decode(prompt[start : start + PREFILL_CHUNK])
         prefill_done = time.perf_counter()
 
@@ -229,6 +211,19 @@ class LocalEngine:
             prefill_ms=(prefill_done - started) * 1000,
             decode_ms=(done - prefill_done) * 1000,
         )
+
+
+def _cancelled_before_decoding(job: GenerationJob, queue_ms: float, reused: int, prefill_ms: float) -> Generation:
+    return Generation(
+        text="",
+        stop_reason="cancelled",
+        prompt_tokens=len(job.prompt),
+        reused_tokens=reused,
+        generated_tokens=0,
+        queue_ms=queue_ms,
+        prefill_ms=prefill_ms,
+        decode_ms=0.0,
+    )
 
 
 def greedy(session: LlamaSession, vocabulary: Vocabulary, heal: bytes = b"") -> Iterator[tuple[int, bytes]]:
