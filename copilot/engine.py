@@ -84,8 +84,8 @@ class LocalEngine:
         trained = vocabulary.context_length
         # Positions past the trained length give garbage: never use a longer context.
         self.n_ctx = min(settings.n_ctx, trained) if trained else settings.n_ctx
-        if self.n_ctx < settings.n_ctx:
-            log.info(
+        if self.n_ctx < settings.n_ctx:  # expected with the small default model: not worth more than debug
+            log.debug(
                 "model.n_ctx %d is longer than %s was trained for: using %d",
                 settings.n_ctx,
                 vocabulary.path.name,
