@@ -1,6 +1,6 @@
 import pytest
 
-from copilot.postprocess import clean, drop_suffix_overlap
+from copilot.postprocess import clean, cut_repetition, drop_suffix_overlap
 
 
 @pytest.mark.parametrize(
@@ -28,3 +28,19 @@ def test_drop_suffix_overlap(completion: str, suffix: str, expected: str) -> Non
 )
 def test_clean(completion: str, suffix: str, expected: str) -> None:
     assert clean(completion, suffix) == expected
+
+
+@pytest.mark.parametrize(
+    ("completion", "expected"),
+    [
+        ("x = os.path.join(os.path.join(os.path.join(os.path.join(", "x = os.path.join("),
+        ("self.assertEqual(x)\nself.assertEqual(x)\nself.assertEqual(x)\n", "self.assertEqual(x)\n"),
+        ("        return x", "        return x"),  # indentation is not a loop
+        ("                    return x", "                    return x"),
+        ("a = [1, 2, 3]", "a = [1, 2, 3]"),
+        ("f(f(f(f(", "f(f(f(f("),  # units shorter than 4 characters are left alone
+        ("ab12ab12ab", "ab12ab12ab"),  # two copies and a half: not yet a loop
+    ],
+)
+def test_cut_repetition(completion: str, expected: str) -> None:
+    assert cut_repetition(completion) == expected
