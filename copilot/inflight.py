@@ -12,6 +12,8 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from .cache.typing import typed_since
+
 ATTACH_GRACE_S = 0.05
 
 
@@ -39,9 +41,7 @@ class InFlight:
     def typed_since(self, prefix: str, suffix: str) -> str | None:
         """What was typed at this generation's cursor since it started, or None when the
         document changed in any other way."""
-        if suffix != self.suffix or not prefix.startswith(self.prefix):
-            return None
-        return prefix[len(self.prefix) :]
+        return typed_since(self.prefix, self.suffix, prefix, suffix)
 
     def could_serve(self, typed: str) -> bool:
         """Whether the text so far agrees with ``typed`` (it may still be being written)."""

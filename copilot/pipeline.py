@@ -135,8 +135,7 @@ class Pipeline:
         prefix, suffix = snapshot.prefix, snapshot.suffix
         shown = self._shown.get(snapshot.uri)
         if shown is not None and (rest := type_through(shown, prefix, suffix)):
-            record["source"] = "typing"
-            self.cache.count("typing")
+            self._answered_from("typing", record)
             _lap(timings, "cache", mark)
             return rest
 
@@ -152,19 +151,17 @@ class Pipeline:
             if typed is not None and flight.could_serve(typed):
                 text = await flight.wait()
                 if text.startswith(typed) and len(text) > len(typed):
-                    record["source"] = "stream"
-                    self.cache.count("stream")
+                    self._answered_from("stream", record)
                     _lap(timings, "stream", mark)
                     return text[len(typed) :]
-            elif flight.running:
+            else:
                 flight.cancel()  # the newest request for a document wins
 
         stem, anchor = split_anchor(prefix)
         for candidate_stem, candidate_anchor in [(stem, anchor), *look_back_stems(prefix, LOOK_BACK_CHARS)]:
             entry, level = self.cache.get(context_key(engine.vocabulary.id, params, candidate_stem, suffix))
             if entry is not None and (remainder := continue_from(entry, candidate_anchor)) is not None:
-                record["source"] = level
-                self.cache.count(level)
+                self._answered_from(level, record)
                 _lap(timings, "cache", mark)
                 return remainder
         mark = _lap(timings, "cache", mark)
@@ -174,13 +171,11 @@ class Pipeline:
         entry, level = self.cache.get(key)
         timings["cache"] += (time.perf_counter() - mark) * 1000
         if entry is not None:
-            record["source"] = level
-            self.cache.count(level)
+            self._answered_from(level, record)
             return entry.text
 
         self.cache.count("miss")
         record["source"] = "model"
-        keys = [key, context_key(engine.vocabulary.id, params, stem, suffix)]
         flight = InFlight(prefix, suffix)
         job = GenerationJob(
             prompt=prompt,
@@ -189,6 +184,7 @@ class Pipeline:
             heal=heal,
             on_text=flight.tracking(on_partial),
         )
+        keys = [key, context_key(engine.vocabulary.id, params, stem, suffix)]
         flight.run(self._generate(engine, job, anchor, suffix, keys, record, timings))
         self._inflight[snapshot.uri] = flight
         text = await flight.wait()
@@ -229,6 +225,10 @@ class Pipeline:
         window = context.local_window(prompt_prefix, suffix, budget, settings.suffix_share, engine.vocabulary.encode)
         prompt = build_fim_prompt(engine.vocabulary.fim, window.prefix, window.suffix)
         return prompt, exact_key(engine.vocabulary.id, prompt, params, heal), heal
+
+    def _answered_from(self, level: str, record: dict[str, object]) -> None:
+        record["source"] = level
+        self.cache.count(level)
 
     def _remember(self, snapshot: Snapshot, text: str) -> None:
         if text:

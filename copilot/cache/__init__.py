@@ -7,7 +7,6 @@ rules are in ``keys.py``.
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from pathlib import Path
 
 from ..errors import CacheUnavailable
@@ -37,7 +36,6 @@ class CompletionCache:
     def __init__(self, store: LmdbStore | None, memory_entries: int = MEMORY_ENTRIES) -> None:
         self.store = store
         self.memory = MemoryLRU(memory_entries)
-        self.hits: Counter[str] = Counter()
 
     def get(self, key: bytes) -> tuple[CachedCompletion | None, str]:
         """The entry and the level that had it ("memory", "disk"), or (None, "")."""
@@ -58,8 +56,7 @@ class CompletionCache:
                 self.store.put(key, entry)
 
     def count(self, outcome: str) -> None:
-        """Record a lookup outcome (hit level or miss), here and in the shared store."""
-        self.hits[outcome] += 1
+        """Record a lookup outcome (hit level or miss) in the shared store's counters."""
         if self.store is not None:
             self.store.count(outcome)
 

@@ -18,12 +18,18 @@ class Shown(msgspec.Struct, frozen=True, kw_only=True):
     text: str
 
 
+def typed_since(old_prefix: str, old_suffix: str, prefix: str, suffix: str) -> str | None:
+    """What was typed at the old cursor to get from the old text to the new one, or None
+    when the document changed in any other way."""
+    if suffix != old_suffix or not prefix.startswith(old_prefix):
+        return None
+    return prefix[len(old_prefix) :]
+
+
 def type_through(shown: Shown, prefix: str, suffix: str) -> str:
     """The rest of ``shown`` after what the user typed since, or "" when it no longer fits
     (or nothing was typed: the same request again is the cache's to answer)."""
-    if suffix != shown.suffix or len(prefix) < len(shown.prefix) or not prefix.startswith(shown.prefix):
-        return ""
-    typed = prefix[len(shown.prefix) :]
-    if 0 < len(typed) < len(shown.text) and shown.text.startswith(typed):
+    typed = typed_since(shown.prefix, shown.suffix, prefix, suffix)
+    if typed and len(typed) < len(shown.text) and shown.text.startswith(typed):
         return shown.text[len(typed) :]
     return ""
