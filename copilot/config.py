@@ -27,6 +27,14 @@ class ModelSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     n_ctx: int = 2048
     n_threads: int = 0  # 0: one per physical core, at most 8
     n_gpu_layers: int = 0  # -1: all layers on the GPU (CUDA builds)
+    kv_slots: int = 4  # documents whose KV state is kept side by side
+
+
+class SpeculativeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    lookup: bool = True  # draft from n-grams of the prompt and the text so far
+    draft_model: str = ""  # a small GGUF with the model's vocabulary; "" for none
+    max_draft: int = 8  # tokens per draft, at most
+    min_acceptance: float = 0.3  # below this running acceptance a drafter is only probed
 
 
 class CompletionSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -34,6 +42,9 @@ class CompletionSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
     max_lines: int = 4  # 0: no limit
     prompt_tokens: int = 1024  # budget for prefix + suffix
     suffix_share: float = 0.25  # of the budget, at most
+    debounce_ms: float = 75.0  # the longest wait for a pause in typing before the model runs; 0: none
+    max_prefill_ms: float = 500.0  # then the request answers empty; the evaluated prompt stays cached
+    max_decode_ms: float = 1000.0  # then the text so far is the answer
 
 
 class CacheSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -53,6 +64,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     model: ModelSettings = ModelSettings()
     completion: CompletionSettings = CompletionSettings()
     cache: CacheSettings = CacheSettings()
+    speculative: SpeculativeSettings = SpeculativeSettings()
     log: LogSettings = LogSettings()
 
 

@@ -5,9 +5,10 @@ event loop submits a job and awaits its future; ctypes releases the GIL while ll
 decodes, so the loop stays responsive. Each job carries a cancel flag that the decode
 loop checks between tokens: a cancelled request stops within one token.
 
-Decoding is greedy over the raw logits (argmax), which keeps the Python cost per token
-to a few microseconds, and the KV cache keeps the longest common token prefix with the
-previous prompt, so consecutive keystrokes evaluate only the changed tail.
+The queue (``scheduler.JobQueue``) keeps one waiting job per document, newest wins, and
+serves documents round-robin. The context holds one KV sequence per recently used
+document (``model.kv_slots``), so a prompt re-evaluates only what changed since that
+document's last prompt, even after working in other files meanwhile.
 """
 
 from __future__ import annotations
@@ -16,36 +17,45 @@ import asyncio
 import codecs
 import logging
 import os
-import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import msgspec
 
-from .config import ModelSettings
+from .config import ModelSettings, SpeculativeSettings
+from .decoding import DecodeCounters, greedy_steps
 from .errors import ModelError
-from .healing import heal_step
 from .llama import LlamaSession
 from .model import Vocabulary
+from .scheduler import JobQueue
+from .speculative import Drafter, DraftModel, PromptLookup, Speculator
 
 log = logging.getLogger(__name__)
 
-StopReason = Literal["end", "max_tokens", "max_lines", "cancelled", "context_full"]
+StopReason = Literal[
+    "end", "max_tokens", "max_lines", "cancelled", "context_full", "prefill_budget", "decode_budget", "superseded"
+]
 
 
 class Generation(msgspec.Struct, frozen=True, kw_only=True):
     text: str
     stop_reason: StopReason
     prompt_tokens: int
-    reused_tokens: int  # prompt tokens whose KV state was kept from the previous job
+    reused_tokens: int  # prompt tokens whose KV state was kept from the document's previous job
     generated_tokens: int
     queue_ms: float
     prefill_ms: float
     decode_ms: float
+    mean_logprob: float = 0.0  # of the generated tokens: the completion's confidence
+    draft_tokens: int = 0  # proposed by the drafters
+    accepted_tokens: int = 0  # of those, kept by the target
+    target_forwards: int = 0  # target decode calls after the prompt
+    preempted: bool = False  # the worker was busy with this document's superseded job when it arrived
 
 
 @dataclass
@@ -54,12 +64,19 @@ class GenerationJob:
     max_tokens: int
     max_lines: int = 0
     heal: str = ""  # the half-typed word cut off the prompt: the first tokens must spell it
+    owner: str = ""  # the document: its KV sequence, its place in the queue
+    background: bool = False  # prefetch: only when no interactive job waits
+    max_prefill_ms: float = 0.0  # 0: no limit
+    max_decode_ms: float = 0.0
     cancel: threading.Event = field(default_factory=threading.Event)
     on_text: Callable[[str], None] | None = None  # called on the worker thread with the text so far
     submitted: float = field(default_factory=time.perf_counter)
+    preempted: bool = False
 
 
 PREFILL_CHUNK = 128  # prompt tokens per llama_decode call: a cancel waits for one chunk at most
+
+_Item = tuple[GenerationJob, "asyncio.Future[Generation]"]
 
 
 def default_threads() -> int:
@@ -75,12 +92,35 @@ def common_prefix(a: list[int], b: list[int]) -> int:
     return n
 
 
+class KvSlots:
+    """Which KV sequence holds which document: least recently used goes first."""
+
+    def __init__(self, n: int) -> None:
+        self._owners: OrderedDict[str, int] = OrderedDict()
+        self._free = list(range(n))
+
+    def slot_for(self, owner: str) -> tuple[int, bool]:
+        """The owner's slot, and whether it was taken from another owner (stale state)."""
+        if owner in self._owners:
+            self._owners.move_to_end(owner)
+            return self._owners[owner], False
+        if self._free:
+            slot = self._free.pop(0)
+        else:
+            slot = self._owners.popitem(last=False)[1]
+        self._owners[owner] = slot
+        return slot, True
+
+
 class LocalEngine:
     """Owns the llama.cpp model on its own thread; ``generate`` is called from the event loop."""
 
-    def __init__(self, vocabulary: Vocabulary, settings: ModelSettings) -> None:
+    def __init__(
+        self, vocabulary: Vocabulary, settings: ModelSettings, speculative: SpeculativeSettings | None = None
+    ) -> None:
         self.vocabulary = vocabulary
         self.settings = settings
+        self.speculative = speculative or SpeculativeSettings()
         trained = vocabulary.context_length
         # Positions past the trained length give garbage: never use a longer context.
         self.n_ctx = min(settings.n_ctx, trained) if trained else settings.n_ctx
@@ -91,17 +131,22 @@ class LocalEngine:
                 vocabulary.path.name,
                 self.n_ctx,
             )
-        self._jobs: queue.Queue[tuple[GenerationJob, asyncio.Future[Generation]] | None] = queue.Queue()
+        self._jobs: JobQueue[_Item] = JobQueue()
+        self._running: GenerationJob | None = None
+        self._lock = threading.Lock()  # guards _running between the loop and the worker
         self._ready = threading.Event()
         self._load_error: ModelError | None = None
         self._thread = threading.Thread(target=self._run, name="copilot-inference", daemon=True)
         self._llama: LlamaSession | None = None
+        self._slots = KvSlots(max(1, settings.kv_slots))
+        self._speculator: Speculator | None = None
+        self.draft_error = ""  # why the draft model is not used, if it is configured and not
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
-        self._jobs.put(None)
+        self._jobs.close()
 
     def wait_ready(self, timeout: float | None = None) -> None:
         """Block until the weights are loaded; raises the load error if there was one."""
@@ -109,14 +154,28 @@ class LocalEngine:
         if self._load_error is not None:
             raise self._load_error
 
+    @property
+    def speculator(self) -> Speculator | None:
+        return self._speculator
+
     async def generate(
         self, job: GenerationJob, on_abandoned: Callable[[GenerationJob, Generation], None] | None = None
     ) -> Generation:
         """Run ``job`` on the worker. If the awaiting task is cancelled, the job is told to
-        stop and ``on_abandoned`` later receives what the worker had generated by then."""
+        stop and ``on_abandoned`` later receives what the worker had generated by then.
+
+        A newer interactive job for the same document supersedes this one: a waiting one
+        is answered at once as superseded, a running one stops within a token."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Generation] = loop.create_future()
-        self._jobs.put((job, future))
+        with self._lock:
+            running = self._running
+            if not job.background and running is not None and running.owner == job.owner:
+                running.cancel.set()
+                job.preempted = True
+            for old_job, old_future in self._jobs.put(job.owner, (job, future), job.background):
+                old_job.cancel.set()
+                _resolve(old_future, _not_run(old_job, "superseded"))
         try:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
@@ -137,21 +196,52 @@ class LocalEngine:
                 n_batch=min(512, self.n_ctx),
                 n_threads=self.settings.n_threads or default_threads(),
                 n_gpu_layers=self.settings.n_gpu_layers,
+                n_seq=max(1, self.settings.kv_slots),
             )
+            self._speculator = self._open_speculator()
         except ModelError as exc:
             self._load_error = exc
         finally:
             self._ready.set()
 
+    def _open_speculator(self) -> Speculator | None:
+        settings = self.speculative
+        drafters: list[Drafter] = []
+        if settings.lookup:
+            drafters.append(PromptLookup())
+        if settings.draft_model:
+            try:
+                draft = Vocabulary(Path(settings.draft_model).expanduser())
+                if draft.token_table_digest != self.vocabulary.token_table_digest:
+                    raise ModelError(f"{settings.draft_model} has a different vocabulary from the model")
+                session = LlamaSession(
+                    draft.path,
+                    n_ctx=self.n_ctx,
+                    n_batch=min(512, self.n_ctx),
+                    n_threads=self.settings.n_threads or default_threads(),
+                    n_gpu_layers=self.settings.n_gpu_layers,
+                )
+                drafters.append(DraftModel(session))
+            except ModelError as exc:
+                self.draft_error = f"draft model not used: {exc}"
+                log.warning("%s; completing without it", self.draft_error)
+        if not drafters:
+            return None
+        return Speculator(drafters, max_length=settings.max_draft, min_acceptance=settings.min_acceptance)
+
     def _run(self) -> None:
         self._load()
         while (item := self._jobs.get()) is not None:
             job, future = item
+            with self._lock:
+                self._running = job
             try:
                 result: Generation | BaseException = self._generate(job)
             except Exception as exc:  # report to the awaiting request, keep the worker alive
                 log.exception("generation failed")
                 result = exc
+            with self._lock:
+                self._running = None
             loop = future.get_loop()
             if not loop.is_closed():
                 loop.call_soon_threadsafe(_resolve, future, result)
@@ -160,39 +250,54 @@ class LocalEngine:
         started = time.perf_counter()
         queue_ms = (started - job.submitted) * 1000
         if job.cancel.is_set():
-            return _cancelled_before_decoding(job, queue_ms, reused=0, prefill_ms=0.0)
+            return _not_run(job, "cancelled", queue_ms)
         if self._load_error is not None or self._llama is None:
             raise self._load_error or ModelError("model not loaded")
         llm = self._llama
         prompt = job.prompt
-        # Keep the KV state of the longest common prefix with the previous prompt; the last
-        # prompt token is always evaluated again, for its logits.
-        reused = min(common_prefix(llm.tokens, prompt), len(prompt) - 1)
-        llm.keep(reused)
+        if len(prompt) >= llm.n_ctx:
+            raise ModelError(f"a prompt of {len(prompt)} tokens does not fit the context ({llm.n_ctx})")
+        seq, taken = self._slots.slot_for(job.owner)
+        if taken:
+            llm.keep(0, seq)
+        # Keep the KV state of the longest common prefix with the document's previous
+        # prompt; the last prompt token is always evaluated again, for its logits.
+        reused = min(common_prefix(llm.sequences[seq], prompt), len(prompt) - 1)
+        llm.keep(reused, seq)
         for start in range(reused, len(prompt), PREFILL_CHUNK):
             if job.cancel.is_set():  # also between chunks of a long prompt
-                return _cancelled_before_decoding(job, queue_ms, reused, (time.perf_counter() - started) * 1000)
-            llm.decode(prompt[start : start + PREFILL_CHUNK])
+                return _not_run(job, "cancelled", queue_ms, reused, started)
+            if job.max_prefill_ms and (time.perf_counter() - started) * 1000 > job.max_prefill_ms:
+                # What was evaluated stays in the KV cache: the next keystroke continues from it.
+                return _not_run(job, "prefill_budget", queue_ms, reused, started)
+            llm.decode(prompt[start : start + PREFILL_CHUNK], seq)
         prefill_done = time.perf_counter()
 
         stop_tokens = self.vocabulary.stop_tokens
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        tokens = greedy(llm, self.vocabulary, job.heal.encode("utf-8", "surrogatepass"))
-        written, text, generated = "", "", 0  # written includes the healed anchor; text does not
+        counters = DecodeCounters()
+        heal = job.heal.encode("utf-8", "surrogatepass")
+        steps = greedy_steps(llm, self.vocabulary, prompt, seq, heal, self._speculator, counters)
+        written, text, generated, logprob_sum = "", "", 0, 0.0  # written includes the healed anchor
         reason: StopReason = "max_tokens"
+        deadline = prefill_done + job.max_decode_ms / 1000 if job.max_decode_ms else None
         while generated < job.max_tokens:
             if job.cancel.is_set():
                 reason = "cancelled"
                 break
-            if len(llm.tokens) + (1 if generated else 0) > llm.n_ctx:  # next() decodes the last token
+            if deadline is not None and time.perf_counter() > deadline:
+                reason = "decode_budget"
+                break
+            if len(llm.sequences[seq]) + (1 if generated else 0) > llm.n_ctx:  # the next step decodes a token
                 reason = "context_full"
                 break
-            token, piece = next(tokens)
-            if token in stop_tokens:
+            step = next(steps)
+            if step.token in stop_tokens:
                 reason = "end"
                 break
             generated += 1
-            written += decoder.decode(piece)
+            logprob_sum += step.logprob
+            written += decoder.decode(step.piece)
             text = written[len(job.heal) :]
             if job.max_lines and text.count("\n") >= job.max_lines:
                 text = "\n".join(text.split("\n")[: job.max_lines])
@@ -210,34 +315,29 @@ class LocalEngine:
             queue_ms=queue_ms,
             prefill_ms=(prefill_done - started) * 1000,
             decode_ms=(done - prefill_done) * 1000,
+            mean_logprob=logprob_sum / generated if generated else 0.0,
+            draft_tokens=counters.drafted,
+            accepted_tokens=counters.accepted,
+            target_forwards=counters.forwards,
+            preempted=job.preempted,
         )
 
 
-def _cancelled_before_decoding(job: GenerationJob, queue_ms: float, reused: int, prefill_ms: float) -> Generation:
+def _not_run(
+    job: GenerationJob, reason: StopReason, queue_ms: float = 0.0, reused: int = 0, started: float | None = None
+) -> Generation:
+    """The answer for a job stopped before it generated anything."""
     return Generation(
         text="",
-        stop_reason="cancelled",
+        stop_reason=reason,
         prompt_tokens=len(job.prompt),
         reused_tokens=reused,
         generated_tokens=0,
         queue_ms=queue_ms,
-        prefill_ms=prefill_ms,
+        prefill_ms=(time.perf_counter() - started) * 1000 if started is not None else 0.0,
         decode_ms=0.0,
+        preempted=job.preempted,
     )
-
-
-def greedy(session: LlamaSession, vocabulary: Vocabulary, heal: bytes = b"") -> Iterator[tuple[int, bytes]]:
-    """Greedy (token, piece) pairs after the decoded prompt; the first ones spell ``heal``.
-
-    A token is decoded only when the next one is asked for, so a stop token never is and
-    the KV cache holds exactly the text the caller kept."""
-    pending = heal
-    while True:
-        token = session.argmax(vocabulary.healing.candidates(pending) if pending else None)
-        piece = session.piece(token)
-        pending = heal_step(pending, piece)
-        yield token, piece
-        session.decode([token])
 
 
 def _resolve(future: asyncio.Future[Generation], result: Generation | BaseException) -> None:
@@ -249,8 +349,8 @@ def _resolve(future: asyncio.Future[Generation], result: Generation | BaseExcept
         future.set_result(result)
 
 
-def open_engine(path: Path, settings: ModelSettings) -> LocalEngine:
+def open_engine(path: Path, settings: ModelSettings, speculative: SpeculativeSettings | None = None) -> LocalEngine:
     """Check the model (without loading weights) and start loading it on the worker thread."""
-    engine = LocalEngine(Vocabulary(path), settings)
+    engine = LocalEngine(Vocabulary(path), settings, speculative)
     engine.start()
     return engine

@@ -34,66 +34,89 @@ llama_cpp.llama_backend_init()
 
 
 class LlamaSession:
-    """One llama.cpp model with one context (sequence 0)."""
+    """One llama.cpp model with one context holding ``n_seq`` independent sequences.
 
-    def __init__(self, path: Path, n_ctx: int, n_batch: int, n_threads: int, n_gpu_layers: int) -> None:
+    Each sequence has its own ``n_ctx`` positions (the KV cache is split, not unified), so
+    several documents keep their KV state side by side and switching costs nothing.
+    """
+
+    def __init__(self, path: Path, n_ctx: int, n_batch: int, n_threads: int, n_gpu_layers: int, n_seq: int = 1) -> None:
         model_params = llama_cpp.llama_model_default_params()
         model_params.n_gpu_layers = n_gpu_layers
         self._model = llama_cpp.llama_model_load_from_file(str(path).encode(), model_params)
         if not self._model:
             raise ModelError(f"cannot load {path}: llama.cpp rejected the weights (run with --log-level debug)")
         params = llama_cpp.llama_context_default_params()
-        params.n_ctx = n_ctx
+        params.n_ctx = n_ctx * n_seq
+        params.n_seq_max = n_seq
+        params.kv_unified = False
         params.n_batch = params.n_ubatch = n_batch
+        params.n_outputs_max = params.n_outputs_max_per_seq = n_batch  # a verify batch needs every row
         params.n_threads = params.n_threads_batch = n_threads
         self._ctx = llama_cpp.llama_init_from_model(self._model, params)
         if not self._ctx:
             llama_cpp.llama_model_free(self._model)
-            raise ModelError(f"cannot create a llama.cpp context of {n_ctx} tokens for {path}")
+            raise ModelError(f"cannot create a llama.cpp context of {n_seq} x {n_ctx} tokens for {path}")
         self._memory = llama_cpp.llama_get_memory(self._ctx)
         self._vocab = llama_cpp.llama_model_get_vocab(self._model)
-        self.n_ctx = llama_cpp.llama_n_ctx(self._ctx)
+        self.n_ctx = llama_cpp.llama_n_ctx(self._ctx) // n_seq  # positions per sequence
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
         self.n_batch = n_batch
         self._batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
         self._piece = ctypes.create_string_buffer(256)
-        self.tokens: list[int] = []  # what the KV cache holds, position by position
+        self._outputs = 0  # rows of logits the last decode produced
+        # What each sequence's KV cache holds, position by position.
+        self.sequences: list[list[int]] = [[] for _ in range(n_seq)]
 
-    def keep(self, n: int) -> None:
-        """Drop the KV state past the first ``n`` tokens."""
-        if n < len(self.tokens):
-            if not llama_cpp.llama_memory_seq_rm(self._memory, 0, n, -1):
-                llama_cpp.llama_memory_clear(self._memory, True)
+    @property
+    def tokens(self) -> list[int]:
+        """Sequence 0 (single-sequence sessions: the draft model)."""
+        return self.sequences[0]
+
+    def keep(self, n: int, seq: int = 0) -> None:
+        """Drop the KV state of sequence ``seq`` past its first ``n`` tokens."""
+        tokens = self.sequences[seq]
+        if n < len(tokens):
+            if not llama_cpp.llama_memory_seq_rm(self._memory, seq, n, -1):
+                llama_cpp.llama_memory_seq_rm(self._memory, seq, 0, -1)
                 n = 0
-            del self.tokens[n:]
+            del tokens[n:]
 
-    def decode(self, tokens: list[int]) -> None:
-        """Append ``tokens`` to the sequence; afterwards the last one's logits are available."""
+    def decode(self, tokens: list[int], seq: int = 0, all_logits: bool = False) -> None:
+        """Append ``tokens`` to sequence ``seq``. Afterwards the logits of the last token are
+        available, or of every token with ``all_logits`` (then ``len(tokens) <= n_batch``)."""
         batch = self._batch
+        history = self.sequences[seq]
         for start in range(0, len(tokens), self.n_batch):
             chunk = tokens[start : start + self.n_batch]
-            n_past = len(self.tokens)
+            n_past = len(history)
             batch.n_tokens = len(chunk)
             for i, token in enumerate(chunk):
                 batch.token[i] = token
                 batch.pos[i] = n_past + i
                 batch.n_seq_id[i] = 1
-                batch.seq_id[i][0] = 0
-                batch.logits[i] = i == len(chunk) - 1
+                batch.seq_id[i][0] = seq
+                batch.logits[i] = all_logits or i == len(chunk) - 1
             status = llama_cpp.llama_decode(self._ctx, batch)
             if status != 0:
-                self.keep(n_past)
+                self.keep(n_past, seq)
                 raise ModelError(f"llama_decode failed with status {status}")
-            self.tokens.extend(chunk)
+            history.extend(chunk)
+            self._outputs = len(chunk) if all_logits else 1
 
-    def logits(self) -> np.ndarray:
-        """The next-token logits after the last decoded position (a view: read it before the
-        next decode)."""
-        return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._ctx, -1), shape=(self.n_vocab,))
+    def logits(self, row: int = -1) -> np.ndarray:
+        """Next-token logits after a decoded position (a view: read it before the next
+        decode). ``row`` counts the last decode's outputs; -1 is the last token."""
+        return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._ctx, row), shape=(self.n_vocab,))
 
-    def argmax(self, among: np.ndarray | None = None) -> int:
+    def all_logits(self) -> np.ndarray:
+        """Every output row of the last decode, shape (rows, n_vocab) (a view)."""
+        pointer = llama_cpp.llama_get_logits(self._ctx)
+        return np.ctypeslib.as_array(pointer, shape=(self._outputs, self.n_vocab))
+
+    def argmax(self, among: np.ndarray | None = None, row: int = -1) -> int:
         """The most likely next token (greedy), optionally among the ``among`` token ids."""
-        logits = self.logits()
+        logits = self.logits(row)
         if among is None or among.size == 0:
             return int(logits.argmax())
         return int(among[logits[among].argmax()])

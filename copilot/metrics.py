@@ -22,6 +22,11 @@ class RequestRecord(msgspec.Struct, frozen=True, kw_only=True):
     prompt_tokens: int = 0
     reused_tokens: int = 0
     generated_tokens: int = 0
+    mean_logprob: float = 0.0  # confidence of the model's text
+    draft_tokens: int = 0
+    accepted_tokens: int = 0
+    target_forwards: int = 0
+    preempted: bool = False  # arrived while the worker ran this document's superseded job
     timings_ms: dict[str, float] = {}
 
 
@@ -40,6 +45,9 @@ class Metrics:
         counts["tokens_prompt"] += record.prompt_tokens
         counts["tokens_reused"] += record.reused_tokens
         counts["tokens_generated"] += record.generated_tokens
+        counts["tokens_drafted"] += record.draft_tokens
+        counts["tokens_draft_accepted"] += record.accepted_tokens
+        counts["target_forwards"] += record.target_forwards
         self.recent.append(record)
 
     def record_cancelled_generation(self, job: GenerationJob, generation: Generation) -> None:

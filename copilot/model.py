@@ -7,6 +7,7 @@ fill-in-the-middle is refused before its weights are read.
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -100,6 +101,17 @@ class Vocabulary:
                 pieces.append(b"" if token in self.stop_tokens else buffer.raw[: max(size, 0)])
             self._healing = HealingIndex(pieces)
         return self._healing
+
+    @functools.cached_property
+    def token_table_digest(self) -> str:
+        """A hash of every token's text: two models agree on it exactly when a draft's token
+        ids mean the same text to the target (speculative decoding needs that)."""
+        digest = hashlib.blake2b(digest_size=16)
+        buffer = ctypes.create_string_buffer(256)
+        for token in range(self.size):
+            size = llama_cpp.llama_token_to_piece(self._vocab, token, buffer, len(buffer), 0, True)
+            digest.update(size.to_bytes(4, "little", signed=True) + buffer.raw[: max(size, 0)])
+        return digest.hexdigest()
 
     def encode(self, text: str) -> list[int]:
         """Token ids of ``text`` (no BOS; special-token text is treated as plain text)."""

@@ -28,6 +28,7 @@ from .healing import split_anchor, split_heal
 from .inflight import InFlight
 from .metrics import Metrics, RequestRecord
 from .prompt import build_fim_prompt
+from .scheduler import Debounce
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,8 @@ class Pipeline:
         self._shown: dict[str, Shown] = {}  # per document: the last suggestion answered
         self._inflight: dict[str, InFlight] = {}  # per document: the generation running
         self._prefetch: asyncio.Task[None] | None = None
+        self._latest: dict[str, int] = {}  # per document: the newest request's id
+        self.debounce = Debounce(config.completion.debounce_ms)
 
     def next_request_id(self) -> int:
         return next(self._ids)
@@ -77,6 +80,8 @@ class Pipeline:
     def forget(self, uri: str) -> None:
         """The document was closed."""
         self._shown.pop(uri, None)
+        self._latest.pop(uri, None)
+        self.debounce.forget(uri)
         flight = self._inflight.pop(uri, None)
         if flight is not None:
             flight.cancel()
@@ -98,8 +103,10 @@ class Pipeline:
         timings: dict[str, float] = {}
         record: dict[str, object] = dict(request_id=request_id, language=snapshot.language_id, source="none")
         started = time.perf_counter()
+        self._latest[snapshot.uri] = request_id
+        self.debounce.keystroke(snapshot.uri, started)
         try:
-            result = await self._complete(snapshot, timings, record, on_partial)
+            result = await self._complete(snapshot, request_id, timings, record, on_partial)
         except asyncio.CancelledError:
             record["outcome"] = "cancelled"
             self.metrics.record(msgspec.convert({**record, "timings_ms": timings}, RequestRecord))
@@ -128,7 +135,12 @@ class Pipeline:
         return CompletionResult(request_id=request_id, text=result, source=str(record["source"]), timings_ms=timings)
 
     async def _complete(
-        self, snapshot: Snapshot, timings: dict[str, float], record: dict[str, object], on_partial: Partial | None
+        self,
+        snapshot: Snapshot,
+        request_id: int,
+        timings: dict[str, float],
+        record: dict[str, object],
+        on_partial: Partial | None,
     ) -> str:
         self._stop_prefetch()
         mark = time.perf_counter()
@@ -173,17 +185,21 @@ class Pipeline:
         if entry is not None:
             self._answered_from(level, record)
             return entry.text
-
         self.cache.count("miss")
+
+        # Only now, with every cache missed, wait for a pause in typing (latest wins).
+        self.debounce.max_ms = settings.debounce_ms
+        if (delay := self.debounce.delay_ms(snapshot.uri)) > 0:
+            await asyncio.sleep(delay / 1000)
+            mark = _lap(timings, "debounce", mark)
+            if self._latest.get(snapshot.uri) != request_id:
+                record["outcome"] = "superseded"
+                return ""
+
         record["source"] = "model"
         flight = InFlight(prefix, suffix)
-        job = GenerationJob(
-            prompt=prompt,
-            max_tokens=params.max_tokens,
-            max_lines=params.max_lines,
-            heal=heal,
-            on_text=flight.tracking(on_partial),
-        )
+        job = self._job(snapshot.uri, prompt, params, heal)
+        job.on_text = flight.tracking(on_partial)
         keys = [key, context_key(engine.vocabulary.id, params, stem, suffix)]
         flight.run(self._generate(engine, job, anchor, suffix, keys, record, timings))
         self._inflight[snapshot.uri] = flight
@@ -206,12 +222,15 @@ class Pipeline:
         on_abandoned = None if prefetch else self.metrics.record_cancelled_generation
         generation = await engine.generate(job, on_abandoned=on_abandoned)
         _record_generation(record, timings, generation)
-        if generation.stop_reason == "cancelled":
+        if not prefetch and generation.generated_tokens:
+            self.debounce.model_time(generation.queue_ms + generation.prefill_ms + generation.decode_ms)
+        if generation.stop_reason in ("cancelled", "superseded", "prefill_budget"):
             return ""
         mark = time.perf_counter()
         text = postprocess.clean(generation.text, suffix)
         _lap(timings, "postprocess", mark)
-        self.cache.put(keys, CachedCompletion(anchor=anchor, text=text, created=time.time()))
+        if generation.stop_reason not in ("decode_budget", "context_full"):  # cut short: not the real answer
+            self.cache.put(keys, CachedCompletion(anchor=anchor, text=text, created=time.time()))
         return text
 
     def _prompt(
@@ -225,6 +244,18 @@ class Pipeline:
         window = context.local_window(prompt_prefix, suffix, budget, settings.suffix_share, engine.vocabulary.encode)
         prompt = build_fim_prompt(engine.vocabulary.fim, window.prefix, window.suffix)
         return prompt, exact_key(engine.vocabulary.id, prompt, params, heal), heal
+
+    def _job(self, uri: str, prompt: list[int], params: GenerationParams, heal: str) -> GenerationJob:
+        settings = self.config.completion
+        return GenerationJob(
+            prompt=prompt,
+            max_tokens=params.max_tokens,
+            max_lines=params.max_lines,
+            heal=heal,
+            owner=uri,
+            max_prefill_ms=settings.max_prefill_ms,
+            max_decode_ms=settings.max_decode_ms,
+        )
 
     def _answered_from(self, level: str, record: dict[str, object]) -> None:
         record["source"] = level
@@ -241,14 +272,16 @@ class Pipeline:
     def _start_prefetch(self, snapshot: Snapshot, text: str) -> None:
         if not self.config.cache.prefetch or any(f.running for f in self._inflight.values()):
             return  # off, or the worker is busy: real requests come first
-        self._prefetch = asyncio.ensure_future(self._run_prefetch(snapshot.prefix + text, snapshot.suffix))
+        self._prefetch = asyncio.ensure_future(
+            self._run_prefetch(snapshot.uri, snapshot.prefix + text, snapshot.suffix)
+        )
 
     def _stop_prefetch(self) -> None:
         if self._prefetch is not None and not self._prefetch.done():
             self._prefetch.cancel()
         self._prefetch = None
 
-    async def _run_prefetch(self, prefix: str, suffix: str) -> None:
+    async def _run_prefetch(self, uri: str, prefix: str, suffix: str) -> None:
         engine = self.engine
         if engine is None:
             return
@@ -260,7 +293,8 @@ class Pipeline:
         if self.cache.get(key)[0] is not None:
             return
         keys = [key, context_key(engine.vocabulary.id, params, stem, suffix)]
-        job = GenerationJob(prompt=prompt, max_tokens=params.max_tokens, max_lines=params.max_lines, heal=heal)
+        job = self._job(uri, prompt, params, heal)
+        job.background = True
         await self._generate(engine, job, anchor, suffix, keys, {}, {}, prefetch=True)
         self.metrics.counts["prefetch_completions"] += 1
 
@@ -272,6 +306,11 @@ def _record_generation(record: dict[str, object], timings: dict[str, float], gen
         prompt_tokens=generation.prompt_tokens,
         reused_tokens=generation.reused_tokens,
         generated_tokens=generation.generated_tokens,
+        mean_logprob=round(generation.mean_logprob, 4),
+        draft_tokens=generation.draft_tokens,
+        accepted_tokens=generation.accepted_tokens,
+        target_forwards=generation.target_forwards,
+        preempted=generation.preempted,
     )
 
 

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 def build_pipeline(config: Config) -> Pipeline:
     engine, error = None, ""
     try:
-        engine = open_engine(model_path(config), config.model)
+        engine = open_engine(model_path(config), config.model, config.speculative)
     except ModelError as exc:
         error = f"{exc} (run `copilot-lsp doctor`)"
         log.error("no completions: %s", error)

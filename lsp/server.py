@@ -73,8 +73,8 @@ class CopilotServer(LanguageServer):
             log.error("%s", exc)
             return
         current = self.pipeline.config
-        if any(getattr(updated, s) != getattr(current, s) for s in ("model", "cache")):
-            log.warning("model and cache settings take effect when the server restarts")
+        if any(getattr(updated, s) != getattr(current, s) for s in ("model", "cache", "speculative")):
+            log.warning("model, cache and speculative settings take effect when the server restarts")
         self.pipeline.config = msgspec.structs.replace(
             current, **{section: getattr(updated, section) for section in LIVE_SECTIONS}
         )

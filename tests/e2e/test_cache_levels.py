@@ -21,6 +21,10 @@ _tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"copilot-e2e-cache-{os.getpid()
 SERVER = [sys.executable, "-m", "copilot.lsp", "serve"]
 
 
+# No time budgets: on a loaded shared machine they would cut answers at random.
+UNBUDGETED = {"completion": {"max_prefill_ms": 0, "max_decode_ms": 0}}
+
+
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER, server_env=server_env(_tmp)))
 async def client(lsp_client: LanguageClient):
     lsp_client.partials = []  # type: ignore[attr-defined]
@@ -30,7 +34,7 @@ async def client(lsp_client: LanguageClient):
         lsp_client.partials.append(params)  # type: ignore[attr-defined]
 
     await lsp_client.initialize_session(
-        types.InitializeParams(capabilities=types.ClientCapabilities(), initialization_options={})
+        types.InitializeParams(capabilities=types.ClientCapabilities(), initialization_options=UNBUDGETED)
     )
     yield
     await lsp_client.shutdown_session()

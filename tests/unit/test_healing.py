@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from copilot.models import DEFAULT_MODEL_PATH
 
-from copilot.engine import greedy
+from copilot.decoding import greedy_steps
 from copilot.healing import HealingIndex, heal_step, split_heal
 from copilot.llama import LlamaSession
 from copilot.model import Vocabulary
@@ -43,9 +43,10 @@ def test_healed_generation_spells_the_anchor_first() -> None:
             session.keep(0)
             session.decode(prompt)
             written = b""
-            for (token, piece), _ in zip(greedy(session, vocabulary, anchor.encode()), range(12), strict=False):
-                assert token not in vocabulary.stop_tokens or len(written) >= len(anchor)
-                written += piece
+            steps = greedy_steps(session, vocabulary, prompt, heal=anchor.encode())
+            for step, _ in zip(steps, range(12), strict=False):
+                assert step.token not in vocabulary.stop_tokens or len(written) >= len(anchor)
+                written += step.piece
             assert written.startswith(anchor.encode()), (anchor, written)
     finally:
         session.close()

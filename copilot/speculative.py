@@ -1,0 +1,161 @@
+"""Drafters for speculative decoding: cheap guesses of the next tokens that the target
+model then checks in one batched forward pass.
+
+- ``PromptLookup`` copies what followed the latest earlier occurrence of the last few
+  tokens (code repeats itself: names, argument lists, the lines after the cursor).
+- ``DraftModel`` asks a small model that shares the target's tokenizer.
+- ``Speculator`` picks one per step and sizes the draft from the running acceptance.
+
+Verification (in ``decoding.py``) keeps only the draft tokens the target would have
+chosen itself, so greedy output is the same whatever a drafter proposes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .llama import LlamaSession
+
+
+class Drafter(Protocol):
+    name: str
+
+    def start(self, prompt: list[int]) -> None:
+        """A new generation begins after ``prompt``."""
+
+    def propose(self, context: list[int], k: int) -> list[int]:
+        """Up to ``k`` tokens that may follow ``context`` (which only grows within a job)."""
+
+
+class PromptLookup:
+    """N-gram lookup in the prompt and the text generated so far (llama.cpp's "lookup")."""
+
+    name = "lookup"
+
+    def __init__(self, ngram_max: int = 3, ngram_min: int = 2) -> None:
+        self.ngram_max = ngram_max
+        self.ngram_min = ngram_min
+        self._last_seen: dict[tuple[int, ...], int] = {}  # n-gram -> position just after its latest occurrence
+        self._indexed = 0  # context positions already in the index
+
+    def start(self, prompt: list[int]) -> None:
+        self._last_seen.clear()
+        self._indexed = 0
+
+    def _index(self, context: list[int], upto: int) -> None:
+        """Index the n-grams ending before ``upto`` (the newest ones are not indexed yet, so
+        a lookup never finds the n-gram it is looking for at its own position)."""
+        for end in range(max(self._indexed, 1), upto + 1):
+            for n in range(self.ngram_min, self.ngram_max + 1):
+                if end >= n:
+                    self._last_seen[tuple(context[end - n : end])] = end
+        self._indexed = max(self._indexed, upto + 1)
+
+    def propose(self, context: list[int], k: int) -> list[int]:
+        if k <= 0 or len(context) < self.ngram_min + 1:
+            return []
+        self._index(context, len(context) - 1)
+        for n in range(self.ngram_max, self.ngram_min - 1, -1):
+            follows = self._last_seen.get(tuple(context[-n:]))
+            if follows is not None:
+                return context[follows : follows + k]
+        return []
+
+
+class DraftModel:
+    """Greedy guesses from a small model with the same vocabulary, on its own context."""
+
+    name = "draft"
+
+    def __init__(self, session: LlamaSession) -> None:
+        self.session = session
+
+    def start(self, prompt: list[int]) -> None:
+        pass  # the KV state of the previous job is kept as far as the prompts agree
+
+    def propose(self, context: list[int], k: int) -> list[int]:
+        session = self.session
+        if len(context) + k > session.n_ctx:
+            return []
+        kept = _common_prefix(session.tokens, context)
+        kept = min(kept, len(context) - 1)  # the last token is decoded again, for its logits
+        session.keep(kept)
+        session.decode(context[kept:])
+        drafts: list[int] = []
+        while True:
+            token = session.argmax()
+            drafts.append(token)
+            if len(drafts) == k:
+                return drafts
+            session.decode([token])
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+@dataclass
+class DraftStats:
+    """Per drafter: how much it proposed and how much the target accepted."""
+
+    proposed: int = 0
+    accepted: int = 0
+    rounds: int = 0
+    acceptance: float = 0.6  # moving average of accepted / proposed, optimistic at first
+    length: int = 4  # the next draft's size
+
+
+SMOOTHING = 0.2
+PROBE_EVERY = 16  # a drafter below the acceptance floor is still tried now and then
+
+
+@dataclass
+class Speculator:
+    """Chooses the drafter and the draft length for each decoding step.
+
+    Prompt lookup costs nothing when it finds no match, so it goes first; the draft model
+    costs a small forward per token and is used only while its acceptance keeps it
+    worthwhile. The length grows after a fully accepted draft and shrinks to just past
+    the accepted part after a rejection (the adaptive rule of llama.cpp's server).
+    """
+
+    drafters: list[Drafter]
+    max_length: int = 8
+    min_acceptance: float = 0.3
+    stats: dict[str, DraftStats] = field(default_factory=dict)
+    _skipped: dict[str, int] = field(default_factory=dict)
+
+    def start(self, prompt: list[int]) -> None:
+        for drafter in self.drafters:
+            drafter.start(prompt)
+
+    def propose(self, context: list[int], room: int) -> tuple[Drafter | None, list[int]]:
+        """A draft of at most ``room`` tokens and who made it (None, [] when no one)."""
+        for drafter in self.drafters:
+            stats = self.stats.setdefault(drafter.name, DraftStats(length=min(4, self.max_length)))
+            if stats.acceptance < self.min_acceptance:
+                skipped = self._skipped.get(drafter.name, 0) + 1
+                self._skipped[drafter.name] = skipped
+                if skipped % PROBE_EVERY:
+                    continue
+            draft = drafter.propose(context, min(stats.length, room))
+            if draft:
+                return drafter, draft
+        return None, []
+
+    def feedback(self, drafter: Drafter, proposed: int, accepted: int) -> None:
+        stats = self.stats[drafter.name]
+        stats.rounds += 1
+        stats.proposed += proposed
+        stats.accepted += accepted
+        stats.acceptance += SMOOTHING * (accepted / proposed - stats.acceptance)
+        if accepted == proposed:
+            stats.length = min(self.max_length, stats.length + 2)
+        else:
+            stats.length = max(1, accepted + 1)
