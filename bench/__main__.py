@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import decode, latency
+from . import decode, kv, latency, speculative
 
-SUITES = {"latency": latency, "decode": decode}
+SUITES = {"latency": latency, "decode": decode, "speculative": speculative, "kv": kv}
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import time
@@ -75,8 +76,20 @@ class BenchClient:
         first = (self._first_partial - started) * 1000 if self._first_partial else None
         return ("".join(str(i.insert_text) for i in items[:1]), elapsed, first)
 
-    async def stats(self) -> dict[str, Any]:
-        result = await self.client.protocol.send_request_async("copilot/stats", {})
+    def request(self, uri: str, line: int, character: int) -> Any:
+        """Send an inline completion request now, without waiting for the answer (a task)."""
+        return asyncio.ensure_future(
+            self.client.text_document_inline_completion_async(
+                types.InlineCompletionParams(
+                    text_document=types.TextDocumentIdentifier(uri=uri),
+                    position=types.Position(line=line, character=character),
+                    context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic),
+                )
+            )
+        )
+
+    async def stats(self, recent: int = 20) -> dict[str, Any]:
+        result = await self.client.protocol.send_request_async("copilot/stats", {"recent": recent})
         return to_builtins(result)
 
 

@@ -104,10 +104,7 @@ class KvSlots:
         if owner in self._owners:
             self._owners.move_to_end(owner)
             return self._owners[owner], False
-        if self._free:
-            slot = self._free.pop(0)
-        else:
-            slot = self._owners.popitem(last=False)[1]
+        slot = self._free.pop(0) if self._free else self._owners.popitem(last=False)[1]
         self._owners[owner] = slot
         return slot, True
 
@@ -153,6 +150,9 @@ class LocalEngine:
         self._ready.wait(timeout)
         if self._load_error is not None:
             raise self._load_error
+
+    def queued(self) -> int:
+        return len(self._jobs)
 
     @property
     def speculator(self) -> Speculator | None:

@@ -49,13 +49,22 @@ class InFlight:
         return partial.startswith(typed) or typed.startswith(partial)
 
     @property
+    def superseded(self) -> bool:
+        return self.task.cancelled()
+
+    @property
     def running(self) -> bool:
         return not self.task.done()
 
     async def wait(self) -> str:
+        """The generation's final text; "" when it was superseded by a newer request."""
         self._waiters += 1
         try:
             return await asyncio.shield(self.task)
+        except asyncio.CancelledError:
+            if self.superseded:  # the generation was stopped, not this waiter: answer with nothing
+                return ""
+            raise
         finally:
             self._waiters -= 1
             if self._waiters == 0 and not self.task.done():

@@ -57,8 +57,9 @@ class Metrics:
         if generation.stop_reason == "cancelled":
             self.counts["cancel_stopped_early"] += 1
 
-    def snapshot(self) -> dict[str, Any]:
-        """Counters and the median of each stage's timing over the recent requests."""
+    def snapshot(self, recent: int = 20) -> dict[str, Any]:
+        """Counters, the median of each stage's timing over the recent requests, and the
+        last ``recent`` request records."""
         stages: dict[str, list[float]] = {}
         for record in self.recent:
             for stage, ms in record.timings_ms.items():
@@ -66,5 +67,5 @@ class Metrics:
         return {
             "counts": dict(sorted(self.counts.items())),
             "p50_ms": {stage: round(statistics.median(values), 3) for stage, values in sorted(stages.items())},
-            "recent": [msgspec.to_builtins(r) for r in list(self.recent)[-20:]],
+            "recent": [msgspec.to_builtins(r) for r in list(self.recent)[-recent:]] if recent > 0 else [],
         }

@@ -67,6 +67,16 @@ class Pipeline:
         self._latest: dict[str, int] = {}  # per document: the newest request's id
         self.debounce = Debounce(config.completion.debounce_ms)
 
+    def state_sizes(self) -> dict[str, int]:
+        """How much per-document state the pipeline holds (it must stay bounded)."""
+        return {
+            "shown": len(self._shown),
+            "inflight": sum(1 for flight in self._inflight.values() if flight.running),
+            "inflight_entries": len(self._inflight),
+            "latest": len(self._latest),
+            "queued_jobs": self.engine.queued() if self.engine else 0,
+        }
+
     def next_request_id(self) -> int:
         return next(self._ids)
 
@@ -201,10 +211,12 @@ class Pipeline:
         job = self._job(snapshot.uri, prompt, params, heal)
         job.on_text = flight.tracking(on_partial)
         keys = [key, context_key(engine.vocabulary.id, params, stem, suffix)]
-        flight.run(self._generate(engine, job, anchor, suffix, keys, record, timings))
+        flight.run(self._generate(engine, job, anchor, prefix, suffix, snapshot.language_id, keys, record, timings))
         self._inflight[snapshot.uri] = flight
         text = await flight.wait()
         _lap(timings, "generate", mark)
+        if flight.superseded or record.get("stop_reason") in ("superseded", "cancelled"):
+            record["outcome"] = "superseded"  # a newer request for the document took over
         return text
 
     async def _generate(
@@ -212,7 +224,9 @@ class Pipeline:
         engine: LocalEngine,
         job: GenerationJob,
         anchor: str,
+        prefix: str,
         suffix: str,
+        language: str,
         keys: list[bytes],
         record: dict[str, object],
         timings: dict[str, float],
@@ -227,7 +241,7 @@ class Pipeline:
         if generation.stop_reason in ("cancelled", "superseded", "prefill_budget"):
             return ""
         mark = time.perf_counter()
-        text = postprocess.clean(generation.text, suffix)
+        text = postprocess.clean(generation.text, prefix, suffix, language)
         _lap(timings, "postprocess", mark)
         if generation.stop_reason not in ("decode_budget", "context_full"):  # cut short: not the real answer
             self.cache.put(keys, CachedCompletion(anchor=anchor, text=text, created=time.time()))
@@ -273,7 +287,7 @@ class Pipeline:
         if not self.config.cache.prefetch or any(f.running for f in self._inflight.values()):
             return  # off, or the worker is busy: real requests come first
         self._prefetch = asyncio.ensure_future(
-            self._run_prefetch(snapshot.uri, snapshot.prefix + text, snapshot.suffix)
+            self._run_prefetch(snapshot.uri, snapshot.prefix + text, snapshot.suffix, snapshot.language_id)
         )
 
     def _stop_prefetch(self) -> None:
@@ -281,7 +295,7 @@ class Pipeline:
             self._prefetch.cancel()
         self._prefetch = None
 
-    async def _run_prefetch(self, uri: str, prefix: str, suffix: str) -> None:
+    async def _run_prefetch(self, uri: str, prefix: str, suffix: str, language: str) -> None:
         engine = self.engine
         if engine is None:
             return
@@ -295,7 +309,7 @@ class Pipeline:
         keys = [key, context_key(engine.vocabulary.id, params, stem, suffix)]
         job = self._job(uri, prompt, params, heal)
         job.background = True
-        await self._generate(engine, job, anchor, suffix, keys, {}, {}, prefetch=True)
+        await self._generate(engine, job, anchor, prefix, suffix, language, keys, {}, {}, prefetch=True)
         self.metrics.counts["prefetch_completions"] += 1
 
 

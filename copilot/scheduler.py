@@ -82,12 +82,15 @@ class Debounce:
     typing_gap_ms: dict[str, float] = field(default_factory=dict)  # per document, moving average
     model_ms: float | None = None  # moving average of model time (queue + prefill + decode)
     _last_key: dict[str, float] = field(default_factory=dict)
+    _after_pause: set[str] = field(default_factory=set)  # documents whose last key followed a pause
 
     def keystroke(self, document: str, now_s: float) -> None:
         last = self._last_key.get(document)
         self._last_key[document] = now_s
         if last is None or now_s - last > PAUSE_S:
+            self._after_pause.add(document)
             return
+        self._after_pause.discard(document)
         gap = (now_s - last) * 1000
         previous = self.typing_gap_ms.get(document)
         self.typing_gap_ms[document] = gap if previous is None else previous + SMOOTHING * (gap - previous)
@@ -98,12 +101,13 @@ class Debounce:
     def forget(self, document: str) -> None:
         self.typing_gap_ms.pop(document, None)
         self._last_key.pop(document, None)
+        self._after_pause.discard(document)
 
     def delay_ms(self, document: str) -> float:
         if self.max_ms <= 0:
             return 0.0
         gap = self.typing_gap_ms.get(document)
-        if gap is None:  # the first key after a pause: the user is waiting now
+        if gap is None or document in self._after_pause:  # the first key after a pause: the user waits now
             return 0.0
         if self.model_ms is not None and self.model_ms < gap / 2:
             return 0.0

@@ -177,6 +177,15 @@ def create_server(config: config_mod.Config) -> CopilotServer:
 
     @server.feature(STATS_METHOD)
     def stats(ls: CopilotServer, params: Any) -> dict[str, Any]:
-        return ls.pipeline.metrics.snapshot() if ls.pipeline else {}
+        """Counters, stage medians, the last ``recent`` request records (default 20) and
+        the sizes of the server's per-document state."""
+        if ls.pipeline is None:
+            return {}
+        recent = getattr(params, "recent", 20) if params is not None else 20
+        recent = recent if isinstance(recent, int) else 20
+        return {
+            **ls.pipeline.metrics.snapshot(recent),
+            "state": {**ls.pipeline.state_sizes(), "open_documents": len(ls.documents)},
+        }
 
     return server

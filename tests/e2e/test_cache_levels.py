@@ -40,7 +40,7 @@ async def client(lsp_client: LanguageClient):
     await lsp_client.shutdown_session()
 
 
-LINE = "                found.append(os.path."
+LINE = "                found.append(os.path.join(dirpath, "
 
 
 async def first_completion(client: LanguageClient, uri: str) -> str:

@@ -1,0 +1,119 @@
+"""KV reuse and preemption while a user types at a steady pace without waiting for answers.
+
+Three files are typed in turn (a few characters in one, then the next, then back), one
+request per keystroke, never waiting for the answer and never cancelling (like a plain
+LSP client), so the worker is often busy with a request the next keystroke supersedes.
+From the server's per-request records:
+
+- prompt tokens evaluated per model request, as a share of the prompt (the rest is the KV
+  state kept from that document's previous prompt);
+- for requests that arrived while the worker ran their document's superseded job: the
+  time from the keystroke's request to the start of its prefill (cache + context + queue;
+  the debounce is off here, since it is a deliberate wait).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .client import BenchClient
+from .latency import utf16_len
+from .report import percentiles, write
+from .traces import make_trace
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "completion": {"debounce_ms": 0, "max_lines": 1},
+        "model": {"n_threads": args.threads},
+        "cache": {"enabled": False, "prefetch": False},  # every keystroke reaches the model
+    }
+    if args.model:
+        options["model"]["path"] = args.model
+    client = BenchClient(options)
+    cache_dir = tempfile.TemporaryDirectory(prefix="copilot-bench-")
+    log_file = args.log_file or str(Path(cache_dir.name) / "server.log")
+    await client.start("--log-level", args.log_level, "--log-file", log_file, cache_dir=cache_dir.name)
+    trace = make_trace(args.files, args.seed)
+    cursors = []
+    for number, session in enumerate(trace):
+        uri = f"file:///bench/kv/{number}/{Path(session.path).name}"
+        client.open(uri, session.text_before + session.text_after)
+        line = session.text_before.count("\n")
+        cursors.append([uri, line, utf16_len(session.text_before.rsplit("\n", 1)[-1]), session.typed, 0])
+    pending = []
+    try:
+        for _ in range(args.rounds):
+            for cursor in cursors:
+                uri, line, column, typed, done = cursor
+                for char in (typed * 4)[done : done + args.burst]:
+                    client.insert(uri, line, column, char)
+                    column += 1
+                    pending.append(client.request(uri, line, column))
+                    await asyncio.sleep(args.keystroke_ms / 1000)
+                cursor[2], cursor[4] = column, done + args.burst
+        await asyncio.gather(*pending)
+        records = (await client.stats(recent=512))["recent"]
+    finally:
+        await client.stop()
+        cache_dir.cleanup()
+    model = [r for r in records if r["source"] == "model" and r["prompt_tokens"]]
+    evaluated = [
+        (r["prompt_tokens"] - r["reused_tokens"]) / r["prompt_tokens"] for r in model if r["timings_ms"].get("prefill")
+    ]
+    preempted = [
+        sum(r["timings_ms"].get(stage, 0.0) for stage in ("cache", "context", "queue")) for r in model if r["preempted"]
+    ]
+    outcomes: dict[str, int] = {}
+    for record in records:
+        key = f"{record['source']}/{record['outcome']}/{record['stop_reason']}"
+        outcomes[key] = outcomes.get(key, 0) + 1
+    return {
+        "model": args.model or "default",
+        "outcomes": outcomes,
+        "sample": records[10:16],
+        "keystrokes": len(pending),
+        "keystroke_ms": args.keystroke_ms,
+        "model_requests_prefilled": len(evaluated),
+        "evaluated_share": {
+            "median": round(statistics.median(evaluated), 4) if evaluated else None,
+            "mean": round(statistics.fmean(evaluated), 4) if evaluated else None,
+            "p90": round(sorted(evaluated)[int(0.9 * (len(evaluated) - 1))], 4) if evaluated else None,
+        },
+        "prompt_tokens_median": statistics.median(r["prompt_tokens"] for r in model) if model else None,
+        "preempting_requests": len(preempted),
+        "keystroke_to_prefill_ms_when_preempting": percentiles(preempted),
+    }
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="", help="GGUF to serve (default: the embedded model)")
+    parser.add_argument("--files", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=0, help="model.n_threads (0: the default)")
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--burst", type=int, default=8, help="keystrokes in one file before switching")
+    parser.add_argument("--keystroke-ms", type=float, default=80.0)
+    parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--log-level", default="warning", help="the server's")
+    parser.add_argument("--log-file", default="", help="the server's log (default: a temporary file)")
+
+
+def main(args: argparse.Namespace) -> None:
+    if args.smoke:
+        args.rounds, args.burst = 2, 3
+    result = asyncio.run(run(args))
+    write("kv", result, args.out or Path("bench/results/kv.json"))
+    share, wait = result["evaluated_share"], result["keystroke_to_prefill_ms_when_preempting"]
+    print(
+        "| model requests | evaluated share median / mean / p90 | preempting requests "
+        "| keystroke -> prefill p50 / p99 ms |\n| --- | --- | --- | --- |\n"
+        f"| {result['model_requests_prefilled']} | {share['median']} / {share['mean']} / {share['p90']} "
+        f"| {result['preempting_requests']} | {wait.get('p50')} / {wait.get('p99')} |"
+    )
+    if not result["model_requests_prefilled"]:
+        raise SystemExit("kv: no request reached the model")

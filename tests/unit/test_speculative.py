@@ -1,0 +1,147 @@
+"""Drafters and the verify loop: greedy output never depends on what a drafter proposes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from copilot.models import DEFAULT_MODEL_PATH
+
+from copilot.decoding import DecodeCounters, greedy_steps
+from copilot.llama import LlamaSession
+from copilot.model import Vocabulary
+from copilot.prompt import build_fim_prompt
+from copilot.speculative import Drafter, DraftModel, PromptLookup, Speculator
+from tests.support.models import write_disagreeing_draft
+
+
+@pytest.mark.parametrize(
+    ("context", "k", "expected"),
+    [
+        ([1, 2, 3, 4, 5, 1, 2, 3], 2, [4, 5]),  # the 3-gram 1 2 3 was followed by 4 5
+        ([1, 2, 3, 4, 9, 2, 3], 4, [4, 9, 2, 3]),  # 2-gram fallback; the draft may run into the present
+        ([7, 1, 2, 8, 5, 1, 2, 9, 6, 1, 2], 1, [9]),  # the latest occurrence wins
+        ([1, 2, 3, 4], 3, []),  # no earlier occurrence
+        ([5, 5], 3, []),  # too short to match an n-gram of 2 before the end
+        ([1, 2, 3, 1, 2, 3], 0, []),
+    ],
+)
+def test_prompt_lookup_proposes_what_followed_the_last_ngram(context: list[int], k: int, expected: list[int]) -> None:
+    lookup = PromptLookup()
+    lookup.start(context)
+    assert lookup.propose(context, k) == expected
+
+
+def test_prompt_lookup_indexes_the_generated_text_as_it_grows() -> None:
+    lookup = PromptLookup()
+    context = [1, 2, 3]
+    lookup.start(context)
+    assert lookup.propose(context, 2) == []
+    context += [4, 1, 2, 3]  # generated: the n-gram 1 2 3 now has an earlier occurrence
+    assert lookup.propose(context, 2) == [4, 1]
+
+
+class Scripted:
+    """A drafter that always proposes the same tokens (pure-logic tests of the speculator)."""
+
+    def __init__(self, name: str, draft: list[int]) -> None:
+        self.name, self.draft = name, draft
+
+    def start(self, prompt: list[int]) -> None:
+        pass
+
+    def propose(self, context: list[int], k: int) -> list[int]:
+        return self.draft[:k]
+
+
+def test_draft_length_grows_after_full_acceptance_and_shrinks_after_a_rejection() -> None:
+    drafter = Scripted("scripted", list(range(20)))
+    speculator = Speculator([drafter], max_length=8)
+    _, draft = speculator.propose([0], room=100)
+    assert len(draft) == 4
+    speculator.feedback(drafter, 4, 4)
+    assert len(speculator.propose([0], room=100)[1]) == 6
+    speculator.feedback(drafter, 6, 6)
+    speculator.feedback(drafter, 8, 8)
+    assert len(speculator.propose([0], room=100)[1]) == 8  # capped
+    speculator.feedback(drafter, 8, 1)
+    assert len(speculator.propose([0], room=100)[1]) == 2  # just past what was accepted
+    assert len(speculator.propose([0], room=1)[1]) == 1  # never past the context's end
+
+
+def test_a_drafter_below_the_acceptance_floor_is_only_probed() -> None:
+    bad, good = Scripted("bad", [1, 2, 3]), Scripted("good", [4])
+    speculator = Speculator([bad, good], min_acceptance=0.3)
+    assert speculator.propose([0], room=100)[0] is bad  # first in line
+    for _ in range(10):  # nothing it proposes is accepted
+        speculator.feedback(bad, 3, 0)
+    used = [speculator.propose([0], room=100)[0] for _ in range(32)]
+    assert used.count(good) == 30 and used.count(bad) == 2  # probed once every 16 steps
+
+
+PROMPTS = [
+    (
+        "import os\n\n\ndef list_files(root):\n    found = []\n    for dirpath, dirnames, filenames in os.walk(root):\n"
+        "        for name in filenames:\n            found.append(os.path.join(dirpath, name))\n    return found\n\n\n"
+        "def list_dirs(root):\n    found = []\n    for dirpath, dirnames, filenames in os.walk(root):\n",
+        "\n",
+    ),
+    ("class Point:\n    def __init__(self, x, y):\n        self.x = x\n", "\n\n    def norm(self):\n"),
+    ("TABLE = [\n" + "".join(f"    ({i}, '{i}'),\n" for i in range(12)), "]\n"),
+]
+
+
+@pytest.fixture(scope="module")
+def draft_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_disagreeing_draft(tmp_path_factory.mktemp("draft") / "draft.gguf")
+
+
+def decode(
+    session: LlamaSession,
+    vocabulary: Vocabulary,
+    prompt: list[int],
+    speculator: Speculator | None,
+    counters: DecodeCounters,
+    n: int = 48,
+) -> list[int]:
+    session.keep(0)
+    session.decode(prompt)
+    steps = greedy_steps(session, vocabulary, prompt, speculator=speculator, counters=counters)
+    return [step.token for step, _ in zip(steps, range(n), strict=False)]
+
+
+@pytest.mark.parametrize("drafters", ["lookup", "same-model draft", "disagreeing draft", "lookup+draft"])
+def test_greedy_output_is_identical_with_and_without_each_drafter(draft_path: Path, drafters: str) -> None:
+    vocabulary = Vocabulary(DEFAULT_MODEL_PATH)
+    target = LlamaSession(DEFAULT_MODEL_PATH, n_ctx=512, n_batch=512, n_threads=2, n_gpu_layers=0)
+    draft_file = DEFAULT_MODEL_PATH if drafters == "same-model draft" else draft_path
+    draft = LlamaSession(draft_file, n_ctx=512, n_batch=512, n_threads=2, n_gpu_layers=0)
+    assert Vocabulary(draft_file).token_table_digest == vocabulary.token_table_digest
+    chosen: list[Drafter] = {
+        "lookup": [PromptLookup()],
+        "same-model draft": [DraftModel(draft)],
+        "disagreeing draft": [DraftModel(draft)],
+        "lookup+draft": [PromptLookup(), DraftModel(draft)],
+    }[drafters]
+    speculator = Speculator(chosen)
+    totals = DecodeCounters()
+    try:
+        for prefix, suffix in PROMPTS:
+            prompt = build_fim_prompt(vocabulary.fim, vocabulary.encode(prefix), vocabulary.encode(suffix))
+            plain = decode(target, vocabulary, prompt, None, DecodeCounters())
+            counters = DecodeCounters()
+            assert decode(target, vocabulary, prompt, speculator, counters) == plain
+            # every forward keeps its own token and the accepted guesses; rejected ones leave no KV behind
+            assert len(target.tokens) == len(prompt) + counters.forwards + counters.accepted
+            totals.drafted += counters.drafted
+            totals.accepted += counters.accepted
+            totals.forwards += counters.forwards
+    finally:
+        target.close()
+        draft.close()
+    assert totals.drafted > 0
+    assert totals.forwards < 3 * 48  # accepted drafts saved target forwards
+    if drafters == "same-model draft":
+        assert totals.accepted == totals.drafted
+    if drafters == "disagreeing draft":
+        assert 0 < totals.accepted < totals.drafted  # both the accept and the reject paths ran
