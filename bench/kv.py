@@ -9,7 +9,8 @@ From the server's per-request records:
   state kept from that document's previous prompt);
 - for requests that arrived while the worker ran their document's superseded job: the
   time from the keystroke's request to the start of its prefill (cache + context + queue;
-  the debounce is off here, since it is a deliberate wait).
+  the debounce is off here, and a wait on a running generation the keystroke could attach
+  to is reported apart: both are deliberate waits, not scheduling delay).
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "model": args.model or "default",
         "outcomes": outcomes,
-        "sample": records[10:16],
+        "stream_wait_ms": percentiles([r["timings_ms"]["stream"] for r in records if "stream" in r["timings_ms"]]),
         "keystrokes": len(pending),
         "keystroke_ms": args.keystroke_ms,
         "model_requests_prefilled": len(evaluated),
@@ -88,6 +89,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "prompt_tokens_median": statistics.median(r["prompt_tokens"] for r in model) if model else None,
         "preempting_requests": len(preempted),
         "keystroke_to_prefill_ms_when_preempting": percentiles(preempted),
+        "of_which_queue_ms": percentiles([r["timings_ms"].get("queue", 0.0) for r in model if r["preempted"]]),
     }
 
 

@@ -3,7 +3,8 @@
 llama.cpp contexts are not thread-safe, so exactly one thread touches the model. The
 event loop submits a job and awaits its future; ctypes releases the GIL while llama.cpp
 decodes, so the loop stays responsive. Each job carries a cancel flag that the decode
-loop checks between tokens: a cancelled request stops within one token.
+loop checks between tokens and llama.cpp polls during a forward pass (its abort
+callback): a cancelled request stops within one token, even mid-prefill.
 
 The queue (``scheduler.JobQueue``) keeps one waiting job per document, newest wins, and
 serves documents round-robin. The context holds one KV sequence per recently used
@@ -30,7 +31,7 @@ import msgspec
 from .config import ModelSettings, SpeculativeSettings
 from .decoding import DecodeCounters, greedy_steps
 from .errors import ModelError
-from .llama import LlamaSession
+from .llama import DecodeAborted, LlamaSession
 from .model import Vocabulary
 from .scheduler import JobQueue
 from .speculative import Drafter, DraftModel, PromptLookup, Speculator
@@ -74,7 +75,7 @@ class GenerationJob:
     preempted: bool = False
 
 
-PREFILL_CHUNK = 128  # prompt tokens per llama_decode call: a cancel waits for one chunk at most
+PREFILL_CHUNK = 128  # prompt tokens per llama_decode call: the prefill time budget is checked between them
 
 _Item = tuple[GenerationJob, "asyncio.Future[Generation]"]
 
@@ -235,18 +236,34 @@ class LocalEngine:
             job, future = item
             with self._lock:
                 self._running = job
+            self._watch(job.cancel)
             try:
                 result: Generation | BaseException = self._generate(job)
             except Exception as exc:  # report to the awaiting request, keep the worker alive
                 log.exception("generation failed")
                 result = exc
+            self._watch(None)
             with self._lock:
                 self._running = None
             loop = future.get_loop()
             if not loop.is_closed():
                 loop.call_soon_threadsafe(_resolve, future, result)
 
+    def _watch(self, cancel: threading.Event | None) -> None:
+        """Let a cancel abort llama.cpp mid-batch, in the target and the draft model."""
+        if self._llama is not None:
+            self._llama.abort_when = cancel
+        for drafter in self._speculator.drafters if self._speculator else []:
+            if isinstance(drafter, DraftModel):
+                drafter.session.abort_when = cancel
+
     def _generate(self, job: GenerationJob) -> Generation:
+        try:
+            return self._run_job(job)
+        except DecodeAborted:
+            return _not_run(job, "cancelled")
+
+    def _run_job(self, job: GenerationJob) -> Generation:
         started = time.perf_counter()
         queue_ms = (started - job.submitted) * 1000
         if job.cancel.is_set():
@@ -270,7 +287,10 @@ class LocalEngine:
             if job.max_prefill_ms and (time.perf_counter() - started) * 1000 > job.max_prefill_ms:
                 # What was evaluated stays in the KV cache: the next keystroke continues from it.
                 return _not_run(job, "prefill_budget", queue_ms, reused, started)
-            llm.decode(prompt[start : start + PREFILL_CHUNK], seq)
+            try:
+                llm.decode(prompt[start : start + PREFILL_CHUNK], seq)
+            except DecodeAborted:
+                return _not_run(job, "cancelled", queue_ms, reused, started)
         prefill_done = time.perf_counter()
 
         stop_tokens = self.vocabulary.stop_tokens
@@ -291,7 +311,11 @@ class LocalEngine:
             if len(llm.sequences[seq]) + (1 if generated else 0) > llm.n_ctx:  # the next step decodes a token
                 reason = "context_full"
                 break
-            step = next(steps)
+            try:
+                step = next(steps)
+            except DecodeAborted:  # cancelled during the forward pass
+                reason = "cancelled"
+                break
             if step.token in stop_tokens:
                 reason = "end"
                 break

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import threading
 from pathlib import Path
 
 import llama_cpp
@@ -33,6 +34,10 @@ llama_cpp.llama_log_set(_route_llama_log, ctypes.c_void_p(0))
 llama_cpp.llama_backend_init()
 
 
+class DecodeAborted(ModelError):
+    """``abort_when`` was set during a decode."""
+
+
 class LlamaSession:
     """One llama.cpp model with one context holding ``n_seq`` independent sequences.
 
@@ -53,6 +58,11 @@ class LlamaSession:
         params.n_batch = params.n_ubatch = n_batch
         params.n_outputs_max = params.n_outputs_max_per_seq = n_batch  # a verify batch needs every row
         params.n_threads = params.n_threads_batch = n_threads
+        # llama.cpp polls this between graph nodes: a cancel stops even a long prefill batch
+        # or a big model's forward pass part-way, instead of after it.
+        self.abort_when: threading.Event | None = None
+        self._abort_callback = llama_cpp.ggml_abort_callback(self._should_abort)
+        params.abort_callback = self._abort_callback
         self._ctx = llama_cpp.llama_init_from_model(self._model, params)
         if not self._ctx:
             llama_cpp.llama_model_free(self._model)
@@ -72,6 +82,10 @@ class LlamaSession:
     def tokens(self) -> list[int]:
         """Sequence 0 (single-sequence sessions: the draft model)."""
         return self.sequences[0]
+
+    def _should_abort(self, _data: ctypes.c_void_p) -> bool:
+        event = self.abort_when
+        return event is not None and event.is_set()
 
     def keep(self, n: int, seq: int = 0) -> None:
         """Drop the KV state of sequence ``seq`` past its first ``n`` tokens."""
@@ -98,6 +112,11 @@ class LlamaSession:
                 batch.seq_id[i][0] = seq
                 batch.logits[i] = all_logits or i == len(chunk) - 1
             status = llama_cpp.llama_decode(self._ctx, batch)
+            if status == 2:  # aborted: what llama.cpp kept of the batch stays, the rest goes
+                kept = llama_cpp.llama_memory_seq_pos_max(self._memory, seq) + 1
+                history.extend(chunk[: max(0, kept - n_past)])
+                self.keep(kept, seq)
+                raise DecodeAborted("decode aborted: the request was cancelled")
             if status != 0:
                 self.keep(n_past, seq)
                 raise ModelError(f"llama_decode failed with status {status}")

@@ -176,6 +176,7 @@ class Pipeline:
                     self._answered_from("stream", record)
                     _lap(timings, "stream", mark)
                     return text[len(typed) :]
+                mark = _lap(timings, "stream", mark)  # the stream ended without serving: go on
             else:
                 flight.cancel()  # the newest request for a document wins
 

@@ -76,7 +76,7 @@ class DraftModel:
 
     def propose(self, context: list[int], k: int) -> list[int]:
         session = self.session
-        if len(context) + k > session.n_ctx:
+        if k <= 0 or len(context) + k > session.n_ctx:
             return []
         kept = _common_prefix(session.tokens, context)
         kept = min(kept, len(context) - 1)  # the last token is decoded again, for its logits
@@ -137,6 +137,8 @@ class Speculator:
 
     def propose(self, context: list[int], room: int) -> tuple[Drafter | None, list[int]]:
         """A draft of at most ``room`` tokens and who made it (None, [] when no one)."""
+        if room <= 0:
+            return None, []
         for drafter in self.drafters:
             stats = self.stats.setdefault(drafter.name, DraftStats(length=min(4, self.max_length)))
             if stats.acceptance < self.min_acceptance:
