@@ -45,6 +45,8 @@ test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q
 	$(BIN)/python -m bench latency --smoke --out $(VENV)/bench-latency-smoke.json
 	$(BIN)/python -m bench decode --smoke --out $(VENV)/bench-decode-smoke.json
+	$(BIN)/python -m bench kv --smoke --out $(VENV)/bench-kv-smoke.json
+	$(BIN)/python -m bench speculative --smoke --out $(VENV)/bench-speculative-smoke.json
 	$(MAKE) --no-print-directory lint
 
 lint: $(TEST_STAMP)

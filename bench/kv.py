@@ -1,7 +1,7 @@
 """KV reuse and preemption while a user types at a steady pace without waiting for answers.
 
-Three files are typed in turn (a few characters in one, then the next, then back), one
-request per keystroke, never waiting for the answer and never cancelling (like a plain
+Three files are typed in turn (a few characters in one, a pause, then the next, then back),
+one request per keystroke, never waiting for the answer and never cancelling (like a plain
 LSP client), so the worker is often busy with a request the next keystroke supersedes.
 From the server's per-request records:
 
@@ -58,6 +58,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     pending.append(client.request(uri, line, column))
                     await asyncio.sleep(args.keystroke_ms / 1000)
                 cursor[2], cursor[4] = column, done + args.burst
+                await asyncio.sleep(args.switch_pause_ms / 1000)  # moving to the next file takes a moment
         await asyncio.gather(*pending)
         records = (await client.stats(recent=512))["recent"]
     finally:
@@ -100,6 +101,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--burst", type=int, default=8, help="keystrokes in one file before switching")
     parser.add_argument("--keystroke-ms", type=float, default=80.0)
+    parser.add_argument("--switch-pause-ms", type=float, default=1000.0, help="pause before typing in the next file")
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--log-level", default="warning", help="the server's")
     parser.add_argument("--log-file", default="", help="the server's log (default: a temporary file)")

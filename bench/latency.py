@@ -1,7 +1,8 @@
 """Latency through the real server over stdio while a simulated user types.
 
-For each typing session the user types a line one character at a time; after each
-keystroke the client asks for an inline completion and waits for the answer. A
+For each typing session the user types a line one character at a time (one key every
+`--keystroke-ms`, or when the answer is in if later); after each keystroke the client asks
+for an inline completion and waits for the answer. A
 suggestion that matches what the user was about to type is accepted (inserted whole),
 which is how the share of characters written by accepted suggestions is counted.
 """
@@ -9,7 +10,9 @@ which is how the share of characters written by accepted suggestions is counted.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     by_source: dict[str, list[float]] = {}
     first_texts: list[float] = []
     typed_chars = accepted_chars = 0
+    next_key = time.perf_counter()
     try:
         for number, session in enumerate(trace):
             uri = f"file:///bench/{number}/{Path(session.path).name}"
@@ -41,6 +45,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             column = utf16_len(session.text_before.rsplit("\n", 1)[-1])
             done = 0
             while done < len(session.typed) and done < args.max_keystrokes:
+                # A human pace: the next key comes keystroke_ms after the last (or once the
+                # answer is in, if that took longer), so the debounce sees a real rhythm.
+                await asyncio.sleep(max(0.0, next_key - time.perf_counter()))
+                next_key = time.perf_counter() + args.keystroke_ms / 1000
                 suggestion, elapsed, first_text = await client.complete(uri, line, column)
                 round_trips.append(elapsed)
                 source = (await client.stats())["recent"][-1]["source"]  # outside the timed part
@@ -103,11 +111,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--max-keystrokes", type=int, default=40)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--keystroke-ms", type=float, default=120.0, help="time between keystrokes (~100 wpm)")
 
 
 def main(args: argparse.Namespace) -> None:
-    import asyncio
-
     if args.smoke:
         args.sessions, args.max_keystrokes = 3, 12
     result = asyncio.run(run(args))

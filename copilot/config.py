@@ -39,7 +39,7 @@ class SpeculativeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unkn
 
 class CompletionSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     max_tokens: int = 64
-    max_lines: int = 4  # 0: no limit
+    max_lines: int = 4  # for a block (after a header, in an empty body); otherwise one line. 0: no limit
     prompt_tokens: int = 1024  # budget for prefix + suffix
     suffix_share: float = 0.25  # of the budget, at most
     debounce_ms: float = 75.0  # the longest wait for a pause in typing before the model runs; 0: none

@@ -165,7 +165,7 @@ class Pipeline:
         if engine is None:  # already reported once, when the model failed to open
             raise ModelUnavailable(self.engine_error or "no model loaded")
         settings = self.config.completion
-        params = GenerationParams(max_tokens=settings.max_tokens, max_lines=settings.max_lines)
+        params = self._params(prefix, suffix, snapshot.language_id)
 
         flight = self._inflight.get(snapshot.uri)
         if flight is not None and flight.running:
@@ -260,6 +260,15 @@ class Pipeline:
         prompt = build_fim_prompt(engine.vocabulary.fim, window.prefix, window.suffix)
         return prompt, exact_key(engine.vocabulary.id, prompt, params, heal), heal
 
+    def _params(self, prefix: str, suffix: str, language: str) -> GenerationParams:
+        """One line, unless the syntax at the cursor asks for a block (after a block header,
+        in an empty body): then up to ``completion.max_lines`` (0: no line limit at all)."""
+        settings = self.config.completion
+        if settings.max_lines == 0:
+            return GenerationParams(max_tokens=settings.max_tokens, max_lines=0)
+        block = settings.max_lines > 1 and postprocess.wants_block(prefix, suffix, language)
+        return GenerationParams(max_tokens=settings.max_tokens, max_lines=settings.max_lines if block else 1)
+
     def _job(self, uri: str, prompt: list[int], params: GenerationParams, heal: str) -> GenerationJob:
         settings = self.config.completion
         return GenerationJob(
@@ -301,8 +310,7 @@ class Pipeline:
         if engine is None:
             return
         await asyncio.sleep(PREFETCH_DELAY_S)
-        settings = self.config.completion
-        params = GenerationParams(max_tokens=settings.max_tokens, max_lines=settings.max_lines)
+        params = self._params(prefix, suffix, language)
         stem, anchor = split_anchor(prefix)
         prompt, key, heal = self._prompt(engine, prefix, suffix, params)
         if self.cache.get(key)[0] is not None:

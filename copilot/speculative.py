@@ -119,9 +119,9 @@ PROBE_EVERY = 16  # a drafter below the acceptance floor is still tried now and 
 class Speculator:
     """Chooses the drafter and the draft length for each decoding step.
 
-    Prompt lookup costs nothing when it finds no match, so it goes first; the draft model
-    costs a small forward per token and is used only while its acceptance keeps it
-    worthwhile. The length grows after a fully accepted draft and shrinks to just past
+    The drafter with the best running acceptance goes first (prompt lookup, listed first,
+    costs nothing when it finds no match); a drafter below ``min_acceptance`` is only
+    probed now and then, since a rejected draft costs a wider forward pass. The length grows after a fully accepted draft and shrinks to just past
     the accepted part after a rejection (the adaptive rule of llama.cpp's server).
     """
 
@@ -140,7 +140,10 @@ class Speculator:
         if room <= 0:
             return None, []
         for drafter in self.drafters:
-            stats = self.stats.setdefault(drafter.name, DraftStats(length=min(4, self.max_length)))
+            self.stats.setdefault(drafter.name, DraftStats(length=min(4, self.max_length)))
+        # The drafter the target agrees with most goes first (ties: the configured order).
+        for drafter in sorted(self.drafters, key=lambda d: -self.stats[d.name].acceptance):
+            stats = self.stats[drafter.name]
             if stats.acceptance < self.min_acceptance:
                 skipped = self._skipped.get(drafter.name, 0) + 1
                 self._skipped[drafter.name] = skipped

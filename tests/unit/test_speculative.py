@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
 from copilot.models import DEFAULT_MODEL_PATH
 
 from copilot.decoding import DecodeCounters, greedy_steps
-from copilot.llama import LlamaSession
+from copilot.llama import DecodeAborted, LlamaSession
 from copilot.model import Vocabulary
 from copilot.prompt import build_fim_prompt
 from copilot.speculative import Drafter, DraftModel, PromptLookup, Speculator
@@ -70,13 +71,22 @@ def test_draft_length_grows_after_full_acceptance_and_shrinks_after_a_rejection(
 
 
 def test_a_drafter_below_the_acceptance_floor_is_only_probed() -> None:
-    bad, good = Scripted("bad", [1, 2, 3]), Scripted("good", [4])
-    speculator = Speculator([bad, good], min_acceptance=0.3)
-    assert speculator.propose([0], room=100)[0] is bad  # first in line
+    bad = Scripted("bad", [1, 2, 3])
+    speculator = Speculator([bad], min_acceptance=0.3)
+    assert speculator.propose([0], room=100)[0] is bad
     for _ in range(10):  # nothing it proposes is accepted
         speculator.feedback(bad, 3, 0)
     used = [speculator.propose([0], room=100)[0] for _ in range(32)]
-    assert used.count(good) == 30 and used.count(bad) == 2  # probed once every 16 steps
+    assert used.count(bad) == 2 and used.count(None) == 30  # probed once every 16 steps
+
+
+def test_the_drafter_the_target_agrees_with_most_goes_first() -> None:
+    lookup, draft = Scripted("lookup", [1, 2, 3]), Scripted("draft", [4, 5])
+    speculator = Speculator([lookup, draft])
+    assert speculator.propose([0], room=100)[0] is lookup  # the configured order first
+    speculator.feedback(lookup, 3, 1)
+    speculator.feedback(draft, 2, 2)
+    assert speculator.propose([0], room=100)[0] is draft
 
 
 PROMPTS = [
@@ -145,3 +155,20 @@ def test_greedy_output_is_identical_with_and_without_each_drafter(draft_path: Pa
         assert totals.accepted == totals.drafted
     if drafters == "disagreeing draft":
         assert 0 < totals.accepted < totals.drafted  # both the accept and the reject paths ran
+
+
+def test_a_set_cancel_aborts_a_decode_and_leaves_the_kv_state_consistent() -> None:
+    session = LlamaSession(DEFAULT_MODEL_PATH, n_ctx=512, n_batch=512, n_threads=2, n_gpu_layers=0)
+    try:
+        session.decode(list(range(100, 140)))
+        session.abort_when = threading.Event()
+        session.abort_when.set()
+        with pytest.raises(DecodeAborted):
+            session.decode(list(range(200, 400)))
+        assert len(session.tokens) >= 40  # what llama.cpp kept is what the session says it holds
+        session.abort_when = None
+        kept = len(session.tokens)
+        session.decode([7])
+        assert len(session.tokens) == kept + 1
+    finally:
+        session.close()
