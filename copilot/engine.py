@@ -84,15 +84,6 @@ def default_threads() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
-def common_prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
-
-
 class KvSlots:
     """Which KV sequence holds which document: least recently used goes first."""
 
@@ -138,7 +129,6 @@ class LocalEngine:
         self._llama: LlamaSession | None = None
         self._slots = KvSlots(max(1, settings.kv_slots))
         self._speculator: Speculator | None = None
-        self.draft_error = ""  # why the draft model is not used, if it is configured and not
 
     def start(self) -> None:
         self._thread.start()
@@ -157,6 +147,7 @@ class LocalEngine:
 
     @property
     def speculator(self) -> Speculator | None:
+        """The drafters in use, once the model is loaded (None: no speculation)."""
         return self._speculator
 
     async def generate(
@@ -224,8 +215,7 @@ class LocalEngine:
                 )
                 drafters.append(DraftModel(session))
             except ModelError as exc:
-                self.draft_error = f"draft model not used: {exc}"
-                log.warning("%s; completing without it", self.draft_error)
+                log.warning("draft model not used: %s; completing without it", exc)
         if not drafters:
             return None
         return Speculator(drafters, max_length=settings.max_draft, min_acceptance=settings.min_acceptance)
@@ -277,9 +267,8 @@ class LocalEngine:
         seq, taken = self._slots.slot_for(job.owner)
         if taken:
             llm.keep(0, seq)
-        # Keep the KV state of the longest common prefix with the document's previous
-        # prompt; the last prompt token is always evaluated again, for its logits.
-        reused = min(common_prefix(llm.sequences[seq], prompt), len(prompt) - 1)
+        # Keep the KV state of the longest common prefix with the document's previous prompt.
+        reused = llm.reusable(prompt, seq)
         llm.keep(reused, seq)
         for start in range(reused, len(prompt), PREFILL_CHUNK):
             if job.cancel.is_set():  # also between chunks of a long prompt

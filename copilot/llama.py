@@ -87,6 +87,17 @@ class LlamaSession:
         event = self.abort_when
         return event is not None and event.is_set()
 
+    def reusable(self, tokens: list[int], seq: int = 0) -> int:
+        """How many leading ``tokens`` sequence ``seq`` already holds, at most all but the
+        last (which is always evaluated again, for its logits)."""
+        held = self.sequences[seq]
+        n = 0
+        for a, b in zip(held, tokens, strict=False):
+            if a != b:
+                break
+            n += 1
+        return min(n, len(tokens) - 1)
+
     def keep(self, n: int, seq: int = 0) -> None:
         """Drop the KV state of sequence ``seq`` past its first ``n`` tokens."""
         tokens = self.sequences[seq]

@@ -78,8 +78,7 @@ class DraftModel:
         session = self.session
         if k <= 0 or len(context) + k > session.n_ctx:
             return []
-        kept = _common_prefix(session.tokens, context)
-        kept = min(kept, len(context) - 1)  # the last token is decoded again, for its logits
+        kept = session.reusable(context)
         session.keep(kept)
         session.decode(context[kept:])
         drafts: list[int] = []
@@ -89,15 +88,6 @@ class DraftModel:
             if len(drafts) == k:
                 return drafts
             session.decode([token])
-
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 @dataclass
@@ -121,8 +111,9 @@ class Speculator:
 
     The drafter with the best running acceptance goes first (prompt lookup, listed first,
     costs nothing when it finds no match); a drafter below ``min_acceptance`` is only
-    probed now and then, since a rejected draft costs a wider forward pass. The length grows after a fully accepted draft and shrinks to just past
-    the accepted part after a rejection (the adaptive rule of llama.cpp's server).
+    probed now and then, since a rejected draft costs a wider forward pass. The length
+    grows after a fully accepted draft and shrinks to just past the accepted part after a
+    rejection.
     """
 
     drafters: list[Drafter]

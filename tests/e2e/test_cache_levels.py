@@ -15,7 +15,17 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from tests.e2e.test_server import REPETITIVE, SOURCE, change, complete, inline_params, open_doc, server_env, stats
+from tests.e2e.test_server import (
+    REPETITIVE,
+    SOURCE,
+    change,
+    complete,
+    initialize_recording_partials,
+    inline_params,
+    open_doc,
+    server_env,
+    stats,
+)
 
 _tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"copilot-e2e-cache-{os.getpid()}"
 SERVER = [sys.executable, "-m", "copilot.lsp", "serve"]
@@ -27,15 +37,7 @@ UNBUDGETED = {"completion": {"max_prefill_ms": 0, "max_decode_ms": 0}}
 
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER, server_env=server_env(_tmp)))
 async def client(lsp_client: LanguageClient):
-    lsp_client.partials = []  # type: ignore[attr-defined]
-
-    @lsp_client.feature("copilot/partialCompletion")
-    def on_partial(params: Any) -> None:
-        lsp_client.partials.append(params)  # type: ignore[attr-defined]
-
-    await lsp_client.initialize_session(
-        types.InitializeParams(capabilities=types.ClientCapabilities(), initialization_options=UNBUDGETED)
-    )
+    await initialize_recording_partials(lsp_client, UNBUDGETED)
     yield
     await lsp_client.shutdown_session()
 

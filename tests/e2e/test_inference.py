@@ -16,7 +16,15 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from tests.e2e.test_server import change, complete, inline_params, open_doc, server_env, stats
+from tests.e2e.test_server import (
+    change,
+    complete,
+    initialize_recording_partials,
+    inline_params,
+    open_doc,
+    server_env,
+    stats,
+)
 from tests.support.models import write_eos_only_model
 
 _tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"copilot-inference-{os.getpid()}"
@@ -28,21 +36,9 @@ OPTIONS = {
 }
 
 
-async def start(client: LanguageClient, options: dict[str, Any]) -> None:
-    client.partials = []  # type: ignore[attr-defined]
-
-    @client.feature("copilot/partialCompletion")
-    def on_partial(params: Any) -> None:
-        client.partials.append(params)  # type: ignore[attr-defined]
-
-    await client.initialize_session(
-        types.InitializeParams(capabilities=types.ClientCapabilities(), initialization_options=options)
-    )
-
-
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER, server_env=server_env(_tmp)))
 async def client(lsp_client: LanguageClient):
-    await start(lsp_client, OPTIONS)
+    await initialize_recording_partials(lsp_client, OPTIONS)
     yield
     await lsp_client.shutdown_session()
 
@@ -174,7 +170,7 @@ async def test_a_model_that_only_ends_gives_empty_answers(eos_model: Path) -> No
     client = LanguageClient()
     await client.start_io(*SERVER, env=server_env(_tmp))
     try:
-        await start(client, {**OPTIONS, "model": {"path": str(eos_model)}})
+        await initialize_recording_partials(client, {**OPTIONS, "model": {"path": str(eos_model)}})
         uri = "file:///eos.py"
         open_doc(client, uri, CODE)
         assert await complete(client, uri, 2, 0) == ""  # an empty line: no half-typed word to heal first

@@ -43,6 +43,19 @@ async def client(lsp_client: LanguageClient):
     await lsp_client.shutdown_session()
 
 
+async def initialize_recording_partials(client: LanguageClient, options: dict[str, Any]) -> None:
+    """Initialize with ``options``, keeping every ``copilot/partialCompletion`` in ``client.partials``."""
+    client.partials = []  # type: ignore[attr-defined]
+
+    @client.feature("copilot/partialCompletion")
+    def on_partial(params: Any) -> None:
+        client.partials.append(params)  # type: ignore[attr-defined]
+
+    await client.initialize_session(
+        types.InitializeParams(capabilities=types.ClientCapabilities(), initialization_options=options)
+    )
+
+
 def open_doc(client: LanguageClient, uri: str, text: str, language: str = "python") -> None:
     client.text_document_did_open(
         types.DidOpenTextDocumentParams(

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from pathlib import Path
 
 import pytest
 from copilot.models import DEFAULT_MODEL_PATH
 
+from copilot.config import ModelSettings, SpeculativeSettings
 from copilot.decoding import DecodeCounters, greedy_steps
+from copilot.engine import GenerationJob, open_engine
 from copilot.llama import DecodeAborted, LlamaSession
 from copilot.model import Vocabulary
 from copilot.prompt import build_fim_prompt
 from copilot.speculative import Drafter, DraftModel, PromptLookup, Speculator
+from tests.support.gguf_files import write_chat_model_without_fim
 from tests.support.models import write_disagreeing_draft
 
 
@@ -172,3 +176,17 @@ def test_a_set_cancel_aborts_a_decode_and_leaves_the_kv_state_consistent() -> No
         assert len(session.tokens) == kept + 1
     finally:
         session.close()
+
+
+def test_a_draft_model_with_another_vocabulary_is_refused_and_completion_goes_on(tmp_path: Path) -> None:
+    chat = write_chat_model_without_fim(tmp_path / "chat.gguf")
+    engine = open_engine(DEFAULT_MODEL_PATH, ModelSettings(kv_slots=1), SpeculativeSettings(draft_model=str(chat)))
+    try:
+        engine.wait_ready(60)
+        assert engine.speculator is not None
+        assert [drafter.name for drafter in engine.speculator.drafters] == ["lookup"]
+        prompt = build_fim_prompt(engine.vocabulary.fim, engine.vocabulary.encode(PROMPTS[0][0]), [])
+        generation = asyncio.run(engine.generate(GenerationJob(prompt=prompt, max_tokens=8)))
+        assert generation.generated_tokens > 0
+    finally:
+        engine.stop()
