@@ -319,6 +319,8 @@ class LocalEngine:
             if job.on_text is not None and text:
                 job.on_text(text)
         done = time.perf_counter()
+        if self._speculator is not None:
+            self._speculator.job_done(generated, done - prefill_done)
         return Generation(
             text=text,
             stop_reason=reason,

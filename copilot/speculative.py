@@ -102,16 +102,21 @@ class DraftStats:
 
 
 SMOOTHING = 0.2
-PROBE_EVERY = 16  # a drafter below the acceptance floor is still tried now and then
+PROBE_EVERY = 16  # steps (a drafter), jobs (drafting as a whole): what does not pay is still tried now and then
+MIN_JOB_TOKENS = 4  # shorter generations say little about decode speed
 
 
 @dataclass
 class Speculator:
     """Chooses the drafter and the draft length for each decoding step.
 
-    The drafter with the best running acceptance goes first (prompt lookup, listed first,
-    costs nothing when it finds no match); a drafter below ``min_acceptance`` is only
-    probed now and then, since a rejected draft costs a wider forward pass. The length
+    Whether to draft at all is decided per job from measured decode speed: jobs decoded
+    with drafts and without are timed (tokens per second, moving averages), and the slower
+    way is only tried again every ``PROBE_EVERY`` jobs. Drafting loses where a verify pass
+    is not much cheaper than its tokens one by one (a tiny target on a CPU, or a draft
+    model barely smaller than the target). Within a job, the drafter with the best running
+    acceptance goes first (prompt lookup, listed first, costs nothing when it finds no
+    match), and one below ``min_acceptance`` is only probed now and then. The draft length
     grows after a fully accepted draft and shrinks to just past the accepted part after a
     rejection.
     """
@@ -119,16 +124,39 @@ class Speculator:
     drafters: list[Drafter]
     max_length: int = 8
     min_acceptance: float = 0.3
+    adaptive: bool = True  # False: always draft (to measure a drafter)
     stats: dict[str, DraftStats] = field(default_factory=dict)
+    plain_rate: float | None = None  # tokens/s of jobs decoded without drafts (moving average)
+    drafting_rate: float | None = None  # tokens/s of jobs decoded with them
+    drafting: bool = False  # this job's choice
+    _jobs: int = 0
     _skipped: dict[str, int] = field(default_factory=dict)
 
     def start(self, prompt: list[int]) -> None:
+        """A job begins: choose whether it drafts, and reset the drafters."""
+        self._jobs += 1
+        if not self.adaptive:
+            self.drafting = True
+        elif self.plain_rate is None or self.drafting_rate is None:
+            self.drafting = self.plain_rate is not None  # measure each way once first
+        else:
+            faster = self.drafting_rate > self.plain_rate
+            self.drafting = not faster if self._jobs % PROBE_EVERY == 0 else faster
         for drafter in self.drafters:
             drafter.start(prompt)
 
+    def job_done(self, tokens: int, seconds: float) -> None:
+        """The job decoded ``tokens`` in ``seconds`` (after its prompt)."""
+        if tokens < MIN_JOB_TOKENS or seconds <= 0:
+            return
+        if self.drafting:
+            self.drafting_rate = _average(self.drafting_rate, tokens / seconds)
+        else:
+            self.plain_rate = _average(self.plain_rate, tokens / seconds)
+
     def propose(self, context: list[int], room: int) -> tuple[Drafter | None, list[int]]:
         """A draft of at most ``room`` tokens and who made it (None, [] when no one)."""
-        if room <= 0:
+        if room <= 0 or not self.drafting:
             return None, []
         for drafter in self.drafters:
             self.stats.setdefault(drafter.name, DraftStats(length=min(4, self.max_length)))
@@ -146,6 +174,7 @@ class Speculator:
         return None, []
 
     def feedback(self, drafter: Drafter, proposed: int, accepted: int) -> None:
+        """A round of ``drafter``: the target kept ``accepted`` of ``proposed`` tokens."""
         stats = self.stats[drafter.name]
         stats.rounds += 1
         stats.proposed += proposed
@@ -155,3 +184,7 @@ class Speculator:
             stats.length = min(self.max_length, stats.length + 2)
         else:
             stats.length = max(1, accepted + 1)
+
+
+def _average(average: float | None, value: float) -> float:
+    return value if average is None else average + SMOOTHING * (value - average)
