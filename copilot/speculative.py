@@ -104,6 +104,27 @@ class DraftStats:
 SMOOTHING = 0.2
 PROBE_EVERY = 16  # steps (a drafter), jobs (drafting as a whole): what does not pay is still tried now and then
 MIN_JOB_TOKENS = 4  # shorter generations say little about decode speed
+WARM_UP_JOBS = 3  # jobs measured each way before the faster way is chosen
+RATE_DECAY = 0.8  # per job: the weight of older jobs in a decode rate
+
+
+@dataclass
+class DecodeRate:
+    """Tokens per second over recent jobs, weighted by their tokens (a long job says more
+    than a short one), older jobs fading."""
+
+    tokens: float = 0.0
+    seconds: float = 0.0
+    jobs: int = 0
+
+    def add(self, tokens: int, seconds: float) -> None:
+        self.tokens = self.tokens * RATE_DECAY + tokens
+        self.seconds = self.seconds * RATE_DECAY + seconds
+        self.jobs += 1
+
+    @property
+    def per_second(self) -> float | None:
+        return self.tokens / self.seconds if self.seconds > 0 else None
 
 
 @dataclass
@@ -111,8 +132,8 @@ class Speculator:
     """Chooses the drafter and the draft length for each decoding step.
 
     Whether to draft at all is decided per job from measured decode speed: jobs decoded
-    with drafts and without are timed (tokens per second, moving averages), and the slower
-    way is only tried again every ``PROBE_EVERY`` jobs. Drafting loses where a verify pass
+    with drafts and without are timed (``DecodeRate``), and once each way has a few jobs,
+    the slower way is only tried again every ``PROBE_EVERY`` jobs. Drafting loses where a verify pass
     is not much cheaper than its tokens one by one (a tiny target on a CPU, or a draft
     model barely smaller than the target). Within a job, the drafter with the best running
     acceptance goes first (prompt lookup, listed first, costs nothing when it finds no
@@ -126,8 +147,8 @@ class Speculator:
     min_acceptance: float = 0.3
     adaptive: bool = True  # False: always draft (to measure a drafter)
     stats: dict[str, DraftStats] = field(default_factory=dict)
-    plain_rate: float | None = None  # tokens/s of jobs decoded without drafts (moving average)
-    drafting_rate: float | None = None  # tokens/s of jobs decoded with them
+    plain: DecodeRate = field(default_factory=lambda: DecodeRate())  # jobs decoded without drafts
+    with_drafts: DecodeRate = field(default_factory=lambda: DecodeRate())
     drafting: bool = False  # this job's choice
     _jobs: int = 0
     _skipped: dict[str, int] = field(default_factory=dict)
@@ -135,24 +156,21 @@ class Speculator:
     def start(self, prompt: list[int]) -> None:
         """A job begins: choose whether it drafts, and reset the drafters."""
         self._jobs += 1
+        plain, with_drafts = self.plain.per_second, self.with_drafts.per_second
         if not self.adaptive:
             self.drafting = True
-        elif self.plain_rate is None or self.drafting_rate is None:
-            self.drafting = self.plain_rate is not None  # measure each way once first
+        elif min(self.plain.jobs, self.with_drafts.jobs) < WARM_UP_JOBS or plain is None or with_drafts is None:
+            self.drafting = self.with_drafts.jobs < self.plain.jobs  # measure both ways a few times first
         else:
-            faster = self.drafting_rate > self.plain_rate
+            faster = with_drafts > plain
             self.drafting = not faster if self._jobs % PROBE_EVERY == 0 else faster
         for drafter in self.drafters:
             drafter.start(prompt)
 
     def job_done(self, tokens: int, seconds: float) -> None:
         """The job decoded ``tokens`` in ``seconds`` (after its prompt)."""
-        if tokens < MIN_JOB_TOKENS or seconds <= 0:
-            return
-        if self.drafting:
-            self.drafting_rate = _average(self.drafting_rate, tokens / seconds)
-        else:
-            self.plain_rate = _average(self.plain_rate, tokens / seconds)
+        if tokens >= MIN_JOB_TOKENS and seconds > 0:
+            (self.with_drafts if self.drafting else self.plain).add(tokens, seconds)
 
     def propose(self, context: list[int], room: int) -> tuple[Drafter | None, list[int]]:
         """A draft of at most ``room`` tokens and who made it (None, [] when no one)."""
@@ -184,7 +202,3 @@ class Speculator:
             stats.length = min(self.max_length, stats.length + 2)
         else:
             stats.length = max(1, accepted + 1)
-
-
-def _average(average: float | None, value: float) -> float:
-    return value if average is None else average + SMOOTHING * (value - average)
