@@ -117,9 +117,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "draft": [draft_model],
         "lookup+draft": [lookup, draft_model],
     }
-    speculators = {
-        mode: Speculator(list(d), max_length=args.max_draft, adaptive=False) for mode, d in drafters.items()
-    }
+    speculators = {mode: Speculator(list(d), max_length=args.max_draft, adaptive=False) for mode, d in drafters.items()}
     # What the server runs: both drafters, drafting only while it measures faster than not.
     speculators["adaptive"] = Speculator([PromptLookup(), draft_model], max_length=args.max_draft)
     totals = {mode: {"tokens": 0, "seconds": 0.0, "forwards": 0, "drafted": 0, "accepted": 0} for mode in MODES}

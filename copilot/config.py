@@ -55,6 +55,12 @@ class CacheSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     prefetch: bool = True  # compute the completion after the one shown while the worker is idle
 
 
+class MonitoringSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    prometheus_port: int = 0  # serve Prometheus metrics on 127.0.0.1 at this port; 0: off
+    latency_target_ms: float = 500.0  # p95 of model answers over the recent window; 0: no target
+    cost_budget_per_day: float = 0.0  # estimated remote cost; 0: no budget
+
+
 class LogSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
     file: str = ""  # "" logs to stderr
@@ -65,6 +71,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     completion: CompletionSettings = CompletionSettings()
     cache: CacheSettings = CacheSettings()
     speculative: SpeculativeSettings = SpeculativeSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
     log: LogSettings = LogSettings()
 
 

@@ -32,6 +32,7 @@ from .config import ModelSettings, SpeculativeSettings
 from .decoding import DecodeCounters, greedy_steps
 from .errors import ModelError
 from .llama import DecodeAborted, LlamaSession
+from .logs import REQUEST_ID
 from .model import Vocabulary
 from .scheduler import JobQueue
 from .speculative import Drafter, DraftModel, PromptLookup, Speculator
@@ -52,6 +53,7 @@ class Generation(msgspec.Struct, frozen=True, kw_only=True):
     queue_ms: float
     prefill_ms: float
     decode_ms: float
+    first_token_ms: float = 0.0  # from the end of the prefill to the first generated token
     mean_logprob: float = 0.0  # of the generated tokens: the completion's confidence
     draft_tokens: int = 0  # proposed by the drafters
     accepted_tokens: int = 0  # of those, kept by the target
@@ -73,6 +75,7 @@ class GenerationJob:
     on_text: Callable[[str], None] | None = None  # called on the worker thread with the text so far
     submitted: float = field(default_factory=time.perf_counter)
     preempted: bool = False
+    request_id: int | None = None  # for the log lines the worker writes about this job
 
 
 PREFILL_CHUNK = 128  # prompt tokens per llama_decode call: the prefill time budget is checked between them
@@ -227,6 +230,7 @@ class LocalEngine:
             with self._lock:
                 self._running = job
             self._watch(job.cancel)
+            REQUEST_ID.set(job.request_id)
             try:
                 result: Generation | BaseException = self._generate(job)
             except Exception as exc:  # report to the awaiting request, keep the worker alive
@@ -288,6 +292,7 @@ class LocalEngine:
         heal = job.heal.encode("utf-8", "surrogatepass")
         steps = greedy_steps(llm, self.vocabulary, prompt, seq, heal, self._speculator, counters)
         written, text, generated, logprob_sum = "", "", 0, 0.0  # written includes the healed anchor
+        first_token = prefill_done
         reason: StopReason = "max_tokens"
         deadline = prefill_done + job.max_decode_ms / 1000 if job.max_decode_ms else None
         while generated < job.max_tokens:
@@ -309,6 +314,8 @@ class LocalEngine:
                 reason = "end"
                 break
             generated += 1
+            if generated == 1:
+                first_token = time.perf_counter()
             logprob_sum += step.logprob
             written += decoder.decode(step.piece)
             text = written[len(job.heal) :]
@@ -321,6 +328,16 @@ class LocalEngine:
         done = time.perf_counter()
         if self._speculator is not None:
             self._speculator.job_done(generated, done - prefill_done)
+        log.debug(
+            "slot %d: %d prompt tokens (%d reused), %d generated (%s), %d drafted / %d accepted",
+            seq,
+            len(prompt),
+            reused,
+            generated,
+            reason,
+            counters.drafted,
+            counters.accepted,
+        )
         return Generation(
             text=text,
             stop_reason=reason,
@@ -330,6 +347,7 @@ class LocalEngine:
             queue_ms=queue_ms,
             prefill_ms=(prefill_done - started) * 1000,
             decode_ms=(done - prefill_done) * 1000,
+            first_token_ms=(first_token - prefill_done) * 1000,
             mean_logprob=logprob_sum / generated if generated else 0.0,
             draft_tokens=counters.drafted,
             accepted_tokens=counters.accepted,

@@ -23,3 +23,13 @@ def config_file() -> Path:
 
 def data_dir() -> Path:
     return _xdg("XDG_DATA_HOME", ".local/share") / APP
+
+
+def state_dir() -> Path:
+    return _xdg("XDG_STATE_HOME", ".local/state") / APP
+
+
+def runtime_dir() -> Path:
+    """Sockets of running servers: $XDG_RUNTIME_DIR when set, else the state dir."""
+    value = os.environ.get("XDG_RUNTIME_DIR", "")
+    return (Path(value) / APP if os.path.isabs(value) else state_dir()) / "servers"

@@ -26,7 +26,8 @@ from .engine import Generation, GenerationJob, LocalEngine
 from .errors import CopilotError, ModelUnavailable
 from .healing import split_anchor, split_heal
 from .inflight import InFlight
-from .metrics import Metrics, RequestRecord
+from .logs import REQUEST_ID
+from .metrics import Metrics, RequestRecord, as_dict
 from .prompt import build_fim_prompt
 from .scheduler import Debounce
 
@@ -102,29 +103,46 @@ class Pipeline:
         request_id: int | None = None,
         is_current: Callable[[], bool] = lambda: True,
         on_partial: Partial | None = None,
+        sync_ms: float | None = None,
     ) -> CompletionResult:
         """The completion at ``snapshot``'s cursor; empty (never raising) when there is none.
 
         ``is_current`` says whether the document is still at the snapshot's version:
         an answer computed for an older text is not shown. ``on_partial`` receives the raw
-        text generated so far, on the inference thread, while the model writes.
+        text generated so far, on the inference thread, while the model writes. ``sync_ms``
+        is how long applying the document's last change took (the record's sync stage).
         """
         request_id = request_id or self.next_request_id()
+        context_token = REQUEST_ID.set(request_id)  # on every log line of this request
+        try:
+            return await self._answer(snapshot, request_id, is_current, on_partial, sync_ms)
+        finally:
+            REQUEST_ID.reset(context_token)
+
+    async def _answer(
+        self,
+        snapshot: Snapshot,
+        request_id: int,
+        is_current: Callable[[], bool],
+        on_partial: Partial | None,
+        sync_ms: float | None,
+    ) -> CompletionResult:
         timings: dict[str, float] = {}
         record: dict[str, object] = dict(request_id=request_id, language=snapshot.language_id, source="none")
         started = time.perf_counter()
         self._latest[snapshot.uri] = request_id
         self.debounce.keystroke(snapshot.uri, started)
+        if sync_ms is not None:
+            timings["sync"] = sync_ms
         try:
             result = await self._complete(snapshot, request_id, timings, record, on_partial)
         except asyncio.CancelledError:
             record["outcome"] = "cancelled"
-            self.metrics.record(msgspec.convert({**record, "timings_ms": timings}, RequestRecord))
-            log.debug("request %d cancelled", request_id)
+            self._record(record, timings)
             raise
         except CopilotError as exc:
             level = logging.DEBUG if isinstance(exc, ModelUnavailable) else logging.WARNING
-            log.log(level, "request %d: %s", request_id, exc)
+            log.log(level, "%s", exc)
             result = ""
             record["outcome"] = "error"
         timings["total"] = (time.perf_counter() - started) * 1000
@@ -132,17 +150,19 @@ class Pipeline:
             result = ""
             record["outcome"] = "stale"
         record.setdefault("outcome", "shown" if result else "empty")
+        record["chars"] = len(result)
         self._remember(snapshot, result)
-        self.metrics.record(msgspec.convert({**record, "timings_ms": timings}, RequestRecord))
-        log.debug(
-            "request %d source=%s %s",
-            request_id,
-            record["source"],
-            " ".join(f"{k}_ms={v:.2f}" for k, v in timings.items()),
-        )
+        self._record(record, timings)
         if result and record["source"] == "model":
             self._start_prefetch(snapshot, result)
         return CompletionResult(request_id=request_id, text=result, source=str(record["source"]), timings_ms=timings)
+
+    def _record(self, fields: dict[str, object], timings: dict[str, float]) -> None:
+        """Count the request, and log its record as one JSON line (debug)."""
+        record = msgspec.convert({**fields, "timings_ms": timings}, RequestRecord)
+        self.metrics.record(record)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("record %s", msgspec.json.encode(as_dict(record)).decode())
 
     async def _complete(
         self,
@@ -279,6 +299,7 @@ class Pipeline:
             owner=uri,
             max_prefill_ms=settings.max_prefill_ms,
             max_decode_ms=settings.max_decode_ms,
+            request_id=REQUEST_ID.get(),
         )
 
     def _answered_from(self, level: str, record: dict[str, object]) -> None:
@@ -324,6 +345,8 @@ class Pipeline:
 
 def _record_generation(record: dict[str, object], timings: dict[str, float], generation: Generation) -> None:
     timings.update(queue=generation.queue_ms, prefill=generation.prefill_ms, decode=generation.decode_ms)
+    if generation.generated_tokens:
+        timings["first_token"] = generation.first_token_ms
     record.update(
         stop_reason=generation.stop_reason,
         prompt_tokens=generation.prompt_tokens,

@@ -10,20 +10,16 @@ import sys
 import warnings
 from pathlib import Path
 
-from copilot import __version__, paths
+from copilot import __version__, logs, paths
 from copilot import config as config_mod
 from copilot.documents import Document, Position
 from copilot.errors import CopilotError
 from copilot.languages import language_for_path
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
 
 def setup_logging(level: str, file: str | None) -> None:
     """Logs go to stderr or a file, never stdout: stdout carries the protocol."""
-    handler: logging.Handler = logging.FileHandler(file) if file else logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
+    logging.basicConfig(level=logging.WARNING, handlers=[logs.handler_for(file, sys.stderr)], force=True)
     logging.getLogger("copilot").setLevel(level.upper())
 
 
@@ -42,6 +38,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     use_uvloop()
     server = create_server(args.settings)
+    server.log_level_from_cli = args.log_level is not None  # then the editor's settings do not change it
     if args.tcp:
         host, _, port = args.tcp.rpartition(":")
         print(f"copilot-lsp {__version__} listening on {host}:{port} (LSP over TCP, one session)", file=sys.stderr)
@@ -144,6 +141,12 @@ def cmd_cache(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stats(args: argparse.Namespace) -> int:
+    from . import stats_table
+
+    return stats_table.main(args.json)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="copilot-lsp", description="Local code completion over LSP.")
     parser.add_argument("--version", action="version", version=f"copilot-lsp {__version__}")
@@ -168,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("action", choices=["stats", "clear"])
     cache.add_argument("--json", action="store_true", help="stats as JSON")
     cache.set_defaults(run=cmd_cache)
+    stats = commands.add_parser("stats", help="latency, tokens, cache and acceptance of the running servers")
+    stats.add_argument("--json", action="store_true", help="one JSON object per server")
+    stats.set_defaults(run=cmd_stats)
     return parser
 
 

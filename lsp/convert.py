@@ -33,9 +33,15 @@ def changes(events: Sequence[types.TextDocumentContentChangeEvent]) -> list[Chan
     return out
 
 
-def inline_items(text: str, at: types.Position) -> types.InlineCompletionList:
+ACCEPT_COMMAND = "copilot.accepted"  # LSP 3.18: the client runs an item's command when it is accepted
+
+
+def inline_items(text: str, at: types.Position, request_id: int | None = None) -> types.InlineCompletionList:
     if not text:
         return types.InlineCompletionList(items=[])
+    command = None
+    if request_id is not None:
+        command = types.Command(title="Accept suggestion", command=ACCEPT_COMMAND, arguments=[request_id])
     return types.InlineCompletionList(
-        items=[types.InlineCompletionItem(insert_text=text, range=types.Range(start=at, end=at))]
+        items=[types.InlineCompletionItem(insert_text=text, range=types.Range(start=at, end=at), command=command)]
     )

@@ -24,14 +24,18 @@ from copilot.errors import CopilotError
 from copilot.pipeline import Pipeline
 from copilot.session import build_pipeline
 
-from . import convert
+from . import convert, publish
 
 log = logging.getLogger(__name__)
 
 STATS_METHOD = "copilot/stats"
 PARTIAL_METHOD = "copilot/partialCompletion"
+EVENT_METHOD = "copilot/completionEvent"  # client -> server: shown / accepted / partial / dismissed
+STATUS_METHOD = "copilot/status"  # server -> client: a budget or latency target exceeded, or back to normal
 PARTIAL_INTERVAL_S = 0.03  # at most ~30 partial notifications a second per request
 LIVE_SECTIONS = ("completion", "log")  # the others need a restart
+RESTART_SECTIONS = ("model", "cache", "speculative", "monitoring")
+ALERT_EVERY = 16  # answers between checks of the latency target and cost budget
 
 
 class CopilotServer(LanguageServer):
@@ -40,7 +44,12 @@ class CopilotServer(LanguageServer):
         self.documents = DocumentStore()
         self.pipeline: Pipeline | None = None
         self.tcp = False  # set by the CLI: a standalone server serves one client session
+        self.log_level_from_cli = False
         self.base_config = config  # defaults + file; + initializationOptions once initialized
+        self.sync_ms: dict[str, float] = {}  # per open document: how long its last didChange took
+        self.alerts: list[str] = []  # the last reported
+        self.publisher = publish.Publisher(self.statistics)
+        self._answered = 0
 
     @property
     def encoding(self) -> Encoding:
@@ -56,9 +65,13 @@ class CopilotServer(LanguageServer):
         except CopilotError as exc:
             log.error("%s", exc)
             config = self.base_config
-        logging.getLogger("copilot").setLevel(config.log.level.upper())
+        self._set_log_level(config.log.level)
         self.base_config = config
         self.pipeline = build_pipeline(config)
+
+    def _set_log_level(self, level: str) -> None:
+        if not self.log_level_from_cli:  # --log-level wins over every configuration layer
+            logging.getLogger("copilot").setLevel(level.upper())
 
     def apply_settings(self, settings: Any) -> None:
         """workspace/didChangeConfiguration: completion and log settings apply at once."""
@@ -73,12 +86,12 @@ class CopilotServer(LanguageServer):
             log.error("%s", exc)
             return
         current = self.pipeline.config
-        if any(getattr(updated, s) != getattr(current, s) for s in ("model", "cache", "speculative")):
-            log.warning("model, cache and speculative settings take effect when the server restarts")
+        if any(getattr(updated, s) != getattr(current, s) for s in RESTART_SECTIONS):
+            log.warning("%s settings take effect when the server restarts", ", ".join(RESTART_SECTIONS))
         self.pipeline.config = msgspec.structs.replace(
             current, **{section: getattr(updated, section) for section in LIVE_SECTIONS}
         )
-        logging.getLogger("copilot").setLevel(updated.log.level.upper())
+        self._set_log_level(updated.log.level)
 
     def partial_sender(self, uri: str, version: int, request_id: int) -> Callable[[str], None]:
         """A callback for the inference thread that streams text to the client, throttled."""
@@ -99,8 +112,61 @@ class CopilotServer(LanguageServer):
             PARTIAL_METHOD, {"requestId": request_id, "uri": uri, "version": version, "text": text, "done": done}
         )
 
+    def statistics(self, recent: int = 0) -> dict[str, Any]:
+        """Counters, window and since-start aggregates, acceptance, alerts, the sizes of the
+        per-document state, and the last ``recent`` request records."""
+        if self.pipeline is None:
+            return {}
+        return {
+            **self.pipeline.metrics.snapshot(min(recent, 512)),
+            "alerts": self.alerts,
+            "state": {**self.pipeline.state_sizes(), "open_documents": len(self.documents)},
+        }
+
+    def report_alerts(self) -> None:
+        """Every few answers: when a target or budget starts or stops being exceeded, one log
+        line and a ``copilot/status`` notification for the editor's status display."""
+        self._answered += 1
+        if self.pipeline is None or self._answered % ALERT_EVERY:
+            return
+        monitoring = self.pipeline.config.monitoring
+        alerts = self.pipeline.metrics.alerts(monitoring.latency_target_ms, monitoring.cost_budget_per_day)
+        if alerts == self.alerts:
+            return
+        for alert in alerts:
+            if alert not in self.alerts:
+                log.warning("%s", alert)
+        if not alerts:
+            log.info("back within the latency target and cost budget")
+        self.alerts = alerts
+        self.protocol.notify(STATUS_METHOD, {"alerts": alerts})
+
+    async def report_model_loading(self) -> None:
+        """LSP work-done progress while the model loads (when the client supports it)."""
+        engine = self.pipeline.engine if self.pipeline else None
+        capabilities = self.client_capabilities.window
+        if engine is None or not (capabilities and capabilities.work_done_progress):
+            return
+        token = f"copilot-load-{os.getpid()}"
+        try:
+            await self.work_done_progress.create_async(token)
+        except Exception as exc:  # the client refused: loading goes on without progress
+            log.debug("no work-done progress: %s", exc)
+            return
+        name = engine.vocabulary.path.name
+        self.work_done_progress.begin(
+            token, types.WorkDoneProgressBegin(title="copilot-lsp", message=f"loading {name}")
+        )
+        try:
+            await asyncio.to_thread(engine.wait_ready)
+            message = f"{name} ready"
+        except CopilotError as exc:
+            message = f"{name} failed to load: {exc}"
+        self.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message))
+
     def stop_pipeline(self) -> None:
         if self.pipeline is not None:
+            self.publisher.stop()
             self.pipeline.close()
         self.pipeline = None
 
@@ -111,6 +177,12 @@ def create_server(config: config_mod.Config) -> CopilotServer:
     @server.feature(types.INITIALIZE)
     def initialize(ls: CopilotServer, params: types.InitializeParams) -> None:
         ls.start_pipeline(params.initialization_options)
+
+    @server.feature(types.INITIALIZED)
+    async def initialized(ls: CopilotServer, params: types.InitializedParams) -> None:
+        if ls.pipeline is not None:
+            await ls.publisher.start(ls.pipeline.config.monitoring.prometheus_port)
+        await ls.report_model_loading()
 
     @server.feature(types.SHUTDOWN)
     def shutdown(ls: CopilotServer, params: None) -> None:
@@ -136,10 +208,12 @@ def create_server(config: config_mod.Config) -> CopilotServer:
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: CopilotServer, params: types.DidChangeTextDocumentParams) -> None:
         uri = params.text_document.uri
+        started = time.perf_counter()
         try:
             ls.documents.get(uri).apply(
                 convert.changes(params.content_changes), params.text_document.version, ls.encoding
             )
+            ls.sync_ms[uri] = (time.perf_counter() - started) * 1000
         except CopilotError as exc:
             log.error("%s", exc)
             ls.documents.close(uri)  # out of step with the editor: forget it until it is reopened
@@ -147,6 +221,7 @@ def create_server(config: config_mod.Config) -> CopilotServer:
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: CopilotServer, params: types.DidCloseTextDocumentParams) -> None:
         ls.documents.close(params.text_document.uri)
+        ls.sync_ms.pop(params.text_document.uri, None)
         if ls.pipeline:
             ls.pipeline.forget(params.text_document.uri)
 
@@ -166,26 +241,41 @@ def create_server(config: config_mod.Config) -> CopilotServer:
             request_id,
             is_current=lambda: document.version == snapshot.version and snapshot.uri in ls.documents,
             on_partial=ls.partial_sender(snapshot.uri, snapshot.version, request_id),
+            sync_ms=ls.sync_ms.get(snapshot.uri),
         )
         if result.source in ("model", "stream"):
             ls.notify_partial(snapshot.uri, snapshot.version, request_id, result.text, True)
-        return convert.inline_items(result.text, params.position)
+        ls.report_alerts()
+        return convert.inline_items(result.text, params.position, request_id)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     def did_change_configuration(ls: CopilotServer, params: types.DidChangeConfigurationParams) -> None:
         ls.apply_settings(params.settings)
 
+    @server.feature(EVENT_METHOD)
+    def completion_event(ls: CopilotServer, params: Any) -> None:
+        """``{"requestId": int, "event": "shown"|"accepted"|"partial"|"dismissed", "acceptedChars": int}``"""
+        request_id = getattr(params, "requestId", None)
+        event = getattr(params, "event", None)
+        chars = getattr(params, "acceptedChars", 0)
+        if ls.pipeline is None:
+            return
+        if not isinstance(request_id, int) or not isinstance(event, str) or not isinstance(chars, int):
+            ls.pipeline.metrics.counts["events_malformed"] += 1
+            log.debug("ignoring a malformed %s: %s", EVENT_METHOD, params)
+            return
+        ls.pipeline.metrics.editor_event(request_id, event, chars)
+
+    @server.command(convert.ACCEPT_COMMAND)
+    def accepted(ls: CopilotServer, *arguments: Any) -> None:
+        """The inline completion item's command (LSP 3.18): the client ran it on accept."""
+        if ls.pipeline is not None and arguments and isinstance(arguments[0], int):
+            ls.pipeline.metrics.editor_event(arguments[0], "accepted")
+
     @server.feature(STATS_METHOD)
     def stats(ls: CopilotServer, params: Any) -> dict[str, Any]:
-        """Counters, stage medians, the last ``recent`` request records (default 20) and
-        the sizes of the server's per-document state."""
-        if ls.pipeline is None:
-            return {}
+        """The statistics (see README), with the last ``recent`` request records (default 20)."""
         recent = getattr(params, "recent", 20) if params is not None else 20
-        recent = recent if isinstance(recent, int) else 20
-        return {
-            **ls.pipeline.metrics.snapshot(recent),
-            "state": {**ls.pipeline.state_sizes(), "open_documents": len(ls.documents)},
-        }
+        return ls.statistics(recent if isinstance(recent, int) else 20)
 
     return server

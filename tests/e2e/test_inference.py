@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import pytest_lsp
 from lsprotocol import types
-from pytest_lsp import ClientServerConfig, LanguageClient
+from pytest_lsp import ClientServerConfig, LanguageClient, make_test_lsp_client
 
 from tests.e2e.test_server import (
     change,
@@ -167,7 +167,7 @@ def eos_model(tmp_path: Path) -> Path:
 
 
 async def test_a_model_that_only_ends_gives_empty_answers(eos_model: Path) -> None:
-    client = LanguageClient()
+    client = make_test_lsp_client()  # answers progress and configuration requests, reads stderr
     await client.start_io(*SERVER, env=server_env(_tmp))
     try:
         await initialize_recording_partials(client, {**OPTIONS, "model": {"path": str(eos_model)}})
