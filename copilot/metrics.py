@@ -13,6 +13,7 @@ import random
 import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -106,6 +107,16 @@ def aggregate(records: Iterable[RequestRecord]) -> dict[str, Any]:
     }
 
 
+@dataclass
+class _Answer:
+    """A suggestion shown to the editor, for the events that follow it."""
+
+    language: str
+    route: str
+    chars: int
+    events: set[str] = field(default_factory=set)  # each counted once
+
+
 def as_dict(record: RequestRecord) -> dict[str, Any]:
     """The record as plain JSON values, with its route."""
     return {**msgspec.to_builtins(record), "route": record.route}
@@ -134,7 +145,7 @@ class Metrics:
         self.recent: deque[RequestRecord] = deque(maxlen=WINDOW)
         self._stages: dict[str, Reservoir] = {}  # since start, per stage
         self._routes: dict[str, Reservoir] = {}  # since start, total time per route
-        self._answers: OrderedDict[int, tuple[str, str, int]] = OrderedDict()  # request id -> (language, route, chars)
+        self._answers: OrderedDict[int, _Answer] = OrderedDict()  # request id -> what was shown
         self._events: Counter[tuple[str, str, str]] = Counter()  # (event, language, route)
         self._cost_by_day: dict[str, float] = {}  # the last two days, by UTC date
 
@@ -160,7 +171,7 @@ class Metrics:
             day = time.strftime("%Y-%m-%d", time.gmtime())
             self._cost_by_day = {day: self._cost_by_day.get(day, 0.0) + record.cost}
         if record.outcome == "shown":
-            self._answers[record.request_id] = (record.language, record.route, record.chars)
+            self._answers[record.request_id] = _Answer(record.language, record.route, record.chars)
             while len(self._answers) > EVENT_MEMORY:
                 self._answers.popitem(last=False)
 
@@ -175,16 +186,16 @@ class Metrics:
         """A suggestion was shown, accepted (whole or in part) or dismissed in the editor.
         Events for unknown (or long forgotten) requests are ignored: False."""
         answer = self._answers.get(request_id)
-        if answer is None or event not in EVENTS:
-            self.counts["events_ignored"] += 1
+        if answer is None or event not in EVENTS or event in answer.events:
+            self.counts["events_ignored"] += 1  # unknown, malformed, or already counted (command and event)
             return False
-        language, route, chars = answer
-        self._events[(event, language, route)] += 1
+        answer.events.add(event)
+        self._events[(event, answer.language, answer.route)] += 1
         self.counts[f"events_{event}"] += 1
         if event == "accepted":
-            self.counts["chars_accepted"] += chars
+            self.counts["chars_accepted"] += answer.chars
         elif event == "partial":
-            self.counts["chars_accepted"] += min(max(0, accepted_chars), chars)
+            self.counts["chars_accepted"] += min(max(0, accepted_chars), answer.chars)
         return True
 
     def acceptance(self) -> dict[str, dict[str, Any]]:

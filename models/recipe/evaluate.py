@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from copilot.context import local_window
-from copilot.engine import greedy
+from copilot.decoding import greedy_steps
 from copilot.healing import split_heal
 from copilot.llama import LlamaSession
 from copilot.model import Vocabulary
@@ -58,13 +58,14 @@ def complete_line(session: LlamaSession, vocabulary: Vocabulary, prefix: str, su
     """The rest of the line as the server writes it: same prompt, token healing, greedy."""
     prompt_prefix, heal = split_heal(prefix)
     window = local_window(prompt_prefix, suffix, budget, 0.25, vocabulary.encode)
+    prompt = build_fim_prompt(vocabulary.fim, window.prefix, window.suffix)
     session.keep(0)
-    session.decode(build_fim_prompt(vocabulary.fim, window.prefix, window.suffix))
+    session.decode(prompt)
     written = b""
-    for (token, piece), _ in zip(greedy(session, vocabulary, heal.encode()), range(48), strict=False):
-        if token in vocabulary.stop_tokens:
+    for step, _ in zip(greedy_steps(session, vocabulary, prompt, heal=heal.encode()), range(48), strict=False):
+        if step.token in vocabulary.stop_tokens:
             break
-        written += piece
+        written += step.piece
         if b"\n" in written[len(heal.encode()) :]:
             break
     return written.decode("utf-8", "replace")[len(heal) :].split("\n", 1)[0]

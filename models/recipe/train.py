@@ -15,11 +15,13 @@ import json
 import logging
 import math
 import random
+import sys
 import time
 from pathlib import Path
 
 import torch
 from torch.nn import functional as F
+from tqdm import tqdm
 
 from .data import ExampleSampler, load_corpus, stdlib_root
 from .evaluate import evaluate
@@ -112,7 +114,8 @@ def main(argv: list[str] | None = None) -> None:
     curve: list[dict[str, float]] = []
     started = time.monotonic()
     batches = train_sampler.batches(args.batch_size)
-    for step in range(args.steps):
+    progress = tqdm(range(args.steps), desc="training", unit="step", disable=not sys.stderr.isatty())
+    for step in progress:
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, args.steps, args.lr)
         loss = batch_loss(model, next(batches), args.device)
@@ -128,6 +131,7 @@ def main(argv: list[str] | None = None) -> None:
                 "seconds": time.monotonic() - started,
             }
             curve.append(point)
+            progress.set_postfix(held_out_loss=f"{point['held_out_loss']:.3f}")
             log.info("%s", point)
 
     model = model.cpu().eval()

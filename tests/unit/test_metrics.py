@@ -99,12 +99,13 @@ def test_editor_events_give_acceptance_per_language_and_route() -> None:
     assert not metrics.editor_event(4, "shown")
     assert not metrics.editor_event(99, "accepted")  # unknown request id
     assert not metrics.editor_event(1, "exploded")  # unknown event
+    assert not metrics.editor_event(1, "accepted")  # the accept command and the event: counted once
     table = metrics.acceptance()
     assert table["language"]["python"]["rate"] == 1.0
     assert table["language"]["go"] == {"shown": 1, "accepted": 0, "partial": 0, "dismissed": 1, "rate": 0.0}
     assert table["route"]["local"]["accepted"] == 1 and table["route"]["memory"]["dismissed"] == 1
     assert metrics.counts["chars_accepted"] == 12 + 5
-    assert metrics.counts["events_ignored"] == 3
+    assert metrics.counts["events_ignored"] == 4
 
 
 def test_latency_alert_needs_enough_answers_and_clears() -> None:
