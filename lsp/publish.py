@@ -126,24 +126,12 @@ class PrometheusCollector(Collector):
         for name, value in stats.get("counts", {}).items():
             counts.add_metric([name], value)
         yield counts
-        stages = GaugeMetricFamily(
-            "copilot_stage_latency_ms", "Stage latency over the recent window", labels=["stage", "quantile"]
-        )
-        for stage, values in stats.get("window", {}).get("stage_ms", {}).items():
-            for quantile in ("p50", "p95", "p99"):
-                if quantile in values:
-                    stages.add_metric([stage, quantile], values[quantile])
-        yield stages
-        routes = GaugeMetricFamily(
-            "copilot_route_latency_ms", "Answer latency by route over the recent window", labels=["route", "quantile"]
-        )
-        for route, values in stats.get("window", {}).get("route_ms", {}).items():
-            for quantile in ("p50", "p95", "p99"):
-                if quantile in values:
-                    routes.add_metric([route, quantile], values[quantile])
-        yield routes
-        rates = GaugeMetricFamily("copilot_rate", "Rates over the recent window", labels=["name"])
         window = stats.get("window", {})
+        yield _quantiles("copilot_stage_latency_ms", "Stage latency, recent window", "stage", window, "stage_ms")
+        yield _quantiles(
+            "copilot_route_latency_ms", "Answer latency by route over the recent window", "route", window, "route_ms"
+        )
+        rates = GaugeMetricFamily("copilot_rate", "Rates over the recent window", labels=["name"])
         for name in ("typing_through_share", "kv_reuse", "draft_acceptance", "error_rate", "cancel_rate"):
             if window.get(name) is not None:
                 rates.add_metric([name], window[name])
@@ -151,6 +139,16 @@ class PrometheusCollector(Collector):
             if rate is not None:
                 rates.add_metric([f"cache_hit_{level}"], rate)
         yield rates
+
+
+def _quantiles(name: str, documentation: str, label: str, window: dict[str, Any], key: str) -> GaugeMetricFamily:
+    """One gauge per (``label`` value, quantile) from the window's ``key`` percentiles."""
+    gauge = GaugeMetricFamily(name, documentation, labels=[label, "quantile"])
+    for value, quantiles in window.get(key, {}).items():
+        for quantile in ("p50", "p95", "p99"):
+            if quantile in quantiles:
+                gauge.add_metric([value, quantile], quantiles[quantile])
+    return gauge
 
 
 def read_live(timeout: float = 2.0) -> list[dict[str, Any]]:
