@@ -19,13 +19,57 @@ import argparse
 import asyncio
 import statistics
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
+
+from copilot.models import DEFAULT_MODEL_PATH
+
+from copilot.engine import default_threads
+from copilot.llama import LlamaSession
 
 from .client import BenchClient
 from .latency import utf16_len
 from .report import percentiles, write
 from .traces import make_trace
+
+
+def switch_costs(model: str, prompt_tokens: int = 400, rounds: int = 5) -> dict[str, Any]:
+    """Coming back to a document whose KV state was pushed out: evaluate its prompt again,
+    or restore a saved copy of the state; a sequence of its own (the server's way) costs
+    nothing. In-process, on one llama.cpp context."""
+    path = Path(model) if model else DEFAULT_MODEL_PATH
+    session = LlamaSession(path, n_ctx=512, n_batch=512, n_threads=default_threads(), n_gpu_layers=0)
+    prompt = list(range(100, 100 + prompt_tokens))
+    prefill, save, restore, size = [], [], [], 0
+    for _ in range(rounds):
+        session.keep(0)
+        started = time.perf_counter()
+        session.decode(prompt)
+        prefill.append((time.perf_counter() - started) * 1000)
+        expected = session.argmax()
+        started = time.perf_counter()
+        state = session.save_state()
+        save.append((time.perf_counter() - started) * 1000)
+        size = len(state)
+        session.keep(0)
+        started = time.perf_counter()
+        session.restore_state(state, prompt)
+        restore.append((time.perf_counter() - started) * 1000)
+        session.keep(len(prompt) - 1)
+        session.decode(prompt[-1:])  # the restored state continues exactly as before
+        if session.argmax() != expected:
+            raise SystemExit("kv: a restored state predicts differently")
+    session.close()
+    return {
+        "model": str(path),
+        "prompt_tokens": prompt_tokens,
+        "evaluate_again_ms": round(statistics.median(prefill), 2),
+        "save_state_ms": round(statistics.median(save), 2),
+        "restore_state_ms": round(statistics.median(restore), 2),
+        "state_bytes": size,
+        "own_sequence_ms": 0.0,
+    }
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -111,6 +155,7 @@ def main(args: argparse.Namespace) -> None:
     if args.smoke:
         args.rounds, args.burst = 2, 3
     result = asyncio.run(run(args))
+    result["document_switch"] = switch_costs(args.model)
     write("kv", result, args.out or Path("bench/results/kv.json"))
     share, wait = result["evaluated_share"], result["keystroke_to_prefill_ms_when_preempting"]
     print(
@@ -118,6 +163,13 @@ def main(args: argparse.Namespace) -> None:
         "| keystroke -> prefill p50 / p99 ms |\n| --- | --- | --- | --- |\n"
         f"| {result['model_requests_prefilled']} | {share['median']} / {share['mean']} / {share['p90']} "
         f"| {result['preempting_requests']} | {wait.get('p50')} / {wait.get('p99')} |"
+    )
+    switch = result["document_switch"]
+    print(
+        f"\nback to a document ({switch['prompt_tokens']} prompt tokens):"
+        f" evaluate again {switch['evaluate_again_ms']} ms,"
+        f" save {switch['save_state_ms']} ms + restore {switch['restore_state_ms']} ms"
+        f" ({switch['state_bytes'] / 1e6:.1f} MB), own sequence 0 ms"
     )
     if not result["model_requests_prefilled"]:
         raise SystemExit("kv: no request reached the model")

@@ -28,6 +28,7 @@ class ModelSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     n_threads: int = 0  # 0: one per physical core, at most 8
     n_gpu_layers: int = 0  # -1: all layers on the GPU (CUDA builds)
     kv_slots: int = 4  # documents whose KV state is kept side by side
+    saved_states_mb: int = 256  # copies of the KV state of documents pushed out of a slot; 0: none
 
 
 class SpeculativeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

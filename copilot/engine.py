@@ -94,14 +94,46 @@ class KvSlots:
         self._owners: OrderedDict[str, int] = OrderedDict()
         self._free = list(range(n))
 
-    def slot_for(self, owner: str) -> tuple[int, bool]:
-        """The owner's slot, and whether it was taken from another owner (stale state)."""
+    def slot_for(self, owner: str) -> tuple[int, bool, str | None]:
+        """The owner's slot; whether the owner just got it (its state is not there); and
+        the owner it was taken from, if any."""
         if owner in self._owners:
             self._owners.move_to_end(owner)
-            return self._owners[owner], False
-        slot = self._free.pop(0) if self._free else self._owners.popitem(last=False)[1]
+            return self._owners[owner], False, None
+        evicted = None
+        if self._free:
+            slot = self._free.pop(0)
+        else:
+            evicted, slot = self._owners.popitem(last=False)
         self._owners[owner] = slot
-        return slot, True
+        return slot, True, evicted
+
+
+class SavedStates:
+    """KV states of documents pushed out of their sequence, newest kept, within a byte
+    budget: restoring one costs milliseconds where evaluating the prompt again costs its
+    whole prefill (BENCHMARKS.md, "KV reuse")."""
+
+    def __init__(self, budget_bytes: int) -> None:
+        self.budget = budget_bytes
+        self._states: OrderedDict[str, tuple[bytes, list[int]]] = OrderedDict()
+        self._bytes = 0
+
+    def put(self, owner: str, state: bytes, tokens: list[int]) -> None:
+        self.take(owner)
+        if len(state) > self.budget:
+            return
+        self._states[owner] = (state, list(tokens))
+        self._bytes += len(state)
+        while self._bytes > self.budget:
+            _, (old, _) = self._states.popitem(last=False)
+            self._bytes -= len(old)
+
+    def take(self, owner: str) -> tuple[bytes, list[int]] | None:
+        entry = self._states.pop(owner, None)
+        if entry is not None:
+            self._bytes -= len(entry[0])
+        return entry
 
 
 class LocalEngine:
@@ -131,6 +163,7 @@ class LocalEngine:
         self._thread = threading.Thread(target=self._run, name="copilot-inference", daemon=True)
         self._llama: LlamaSession | None = None
         self._slots = KvSlots(max(1, settings.kv_slots))
+        self._saved = SavedStates(settings.saved_states_mb * 1_000_000)
         self._speculator: Speculator | None = None
 
     def start(self) -> None:
@@ -251,6 +284,20 @@ class LocalEngine:
             if isinstance(drafter, DraftModel):
                 drafter.session.abort_when = cancel
 
+    def _switch(self, llm: LlamaSession, seq: int, owner: str, evicted: str | None) -> None:
+        """Give ``seq`` to ``owner``: keep a copy of the evicted document's state, and bring
+        back the owner's own if one was kept."""
+        if evicted is not None and llm.sequences[seq] and self._saved.budget:
+            self._saved.put(evicted, llm.save_state(seq), llm.sequences[seq])
+        llm.keep(0, seq)
+        saved = self._saved.take(owner)
+        if saved is not None:
+            try:
+                llm.restore_state(saved[0], saved[1], seq)
+            except ModelError as exc:  # then the prompt is evaluated again, as without a copy
+                log.debug("%s", exc)
+                llm.keep(0, seq)
+
     def _generate(self, job: GenerationJob) -> Generation:
         try:
             return self._run_job(job)
@@ -268,9 +315,9 @@ class LocalEngine:
         prompt = job.prompt
         if len(prompt) >= llm.n_ctx:
             raise ModelError(f"a prompt of {len(prompt)} tokens does not fit the context ({llm.n_ctx})")
-        seq, taken = self._slots.slot_for(job.owner)
-        if taken:
-            llm.keep(0, seq)
+        seq, arrived, evicted = self._slots.slot_for(job.owner)
+        if arrived:
+            self._switch(llm, seq, job.owner, evicted)
         # Keep the KV state of the longest common prefix with the document's previous prompt.
         reused = llm.reusable(prompt, seq)
         llm.keep(reused, seq)

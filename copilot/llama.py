@@ -134,6 +134,22 @@ class LlamaSession:
             history.extend(chunk)
             self._outputs = len(chunk) if all_logits else 1
 
+    def save_state(self, seq: int = 0) -> bytes:
+        """A copy of sequence ``seq``'s KV state (the alternative to keeping one sequence
+        per document; ``bench kv`` times both)."""
+        size = llama_cpp.llama_state_seq_get_size(self._ctx, seq)
+        buffer = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_seq_get_data(self._ctx, buffer, size, seq)
+        return bytes(memoryview(buffer)[:written])
+
+    def restore_state(self, data: bytes, tokens: list[int], seq: int = 0) -> None:
+        """Replace sequence ``seq`` with a state from ``save_state`` that holds ``tokens``."""
+        self.keep(0, seq)
+        buffer = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+        if not llama_cpp.llama_state_seq_set_data(self._ctx, buffer, len(data), seq):
+            raise ModelError("llama.cpp could not restore the saved sequence state")
+        self.sequences[seq][:] = tokens
+
     def logits(self, row: int = -1) -> np.ndarray:
         """Next-token logits after a decoded position (a view: read it before the next
         decode). ``row`` counts the last decode's outputs; -1 is the last token."""
