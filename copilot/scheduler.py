@@ -1,7 +1,7 @@
 """Who the inference worker serves next, and how long a request waits for typing to pause.
 
-Pure logic (no threads of its own beyond a condition variable, no clocks read here), so
-both policies are unit-tested directly.
+Pure logic apart from the queue's lock (no threads, no clocks read here), so both
+policies are unit-tested directly.
 """
 
 from __future__ import annotations

@@ -102,7 +102,7 @@ class DraftStats:
 
 
 SMOOTHING = 0.2
-PROBE_EVERY = 16  # steps (a drafter), jobs (drafting as a whole): what does not pay is still tried now and then
+PROBE_EVERY = 16  # steps (a drafter) or jobs (drafting at all): what does not pay is still tried
 MIN_JOB_TOKENS = 4  # shorter generations say little about decode speed
 WARM_UP_JOBS = 3  # jobs measured each way before the faster way is chosen
 RATE_DECAY = 0.8  # per job: the weight of older jobs in a decode rate
@@ -133,9 +133,9 @@ class Speculator:
 
     Whether to draft at all is decided per job from measured decode speed: jobs decoded
     with drafts and without are timed (``DecodeRate``), and once each way has a few jobs,
-    the slower way is only tried again every ``PROBE_EVERY`` jobs. Drafting loses where a verify pass
-    is not much cheaper than its tokens one by one (a tiny target on a CPU, or a draft
-    model barely smaller than the target). Within a job, the drafter with the best running
+    the slower way is only tried again every ``PROBE_EVERY`` jobs. Drafting loses where a
+    verify pass is not much cheaper than its tokens one by one (a tiny target on a CPU, or
+    a draft model barely smaller than the target). Within a job, the drafter with the best running
     acceptance goes first (prompt lookup, listed first, costs nothing when it finds no
     match), and one below ``min_acceptance`` is only probed now and then. The draft length
     grows after a fully accepted draft and shrinks to just past the accepted part after a
