@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import llama_cpp
 from copilot.models import DEFAULT_MODEL_PATH
 
 from copilot.context import local_window
@@ -48,6 +49,21 @@ def standin_target(path: Path) -> Path:
             [sys.executable, "-m", "copilot.models.recipe.grow", "--out", str(path), "--noise", "0.012"], check=True
         )
     return path
+
+
+QUANT_TYPES = {"q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "q4_k_m": "LLAMA_FTYPE_MOSTLY_Q4_K_M"}
+
+
+def quantized(path: Path, kind: str) -> Path:
+    """``path`` quantized by llama.cpp's own quantizer (once, next to the bench results)."""
+    out = Path("bench/results") / f"{path.stem}-{kind}.gguf"
+    if not out.exists():
+        params = llama_cpp.llama_model_quantize_default_params()
+        params.ftype = getattr(llama_cpp, QUANT_TYPES[kind])
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if llama_cpp.llama_model_quantize(str(path).encode(), str(out).encode(), params) != 0:
+            raise SystemExit(f"speculative: llama.cpp could not quantize {path} to {kind}")
+    return out
 
 
 def decode(
@@ -103,6 +119,8 @@ def divergence(
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     target_path = Path(args.target) if args.target else standin_target(STANDIN)
+    if args.quantize:
+        target_path = quantized(target_path, args.quantize)
     draft_path = Path(args.draft)
     vocabulary = Vocabulary(target_path)
     if Vocabulary(draft_path).token_table_digest != vocabulary.token_table_digest:
@@ -173,6 +191,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", default="", help="target GGUF (default: the 102M stand-in, built once)")
     parser.add_argument("--draft", default=str(DEFAULT_MODEL_PATH))
+    parser.add_argument("--quantize", choices=sorted(QUANT_TYPES), default="", help="quantize the target first")
     parser.add_argument("--points", type=int, default=40)
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--max-lines", type=int, default=4)
