@@ -5,9 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import decode, kv, latency, speculative
+from . import context, decode, kv, latency, quality, speculative
 
-SUITES = {"latency": latency, "decode": decode, "speculative": speculative, "kv": kv}
+SUITES = {
+    "latency": latency,
+    "decode": decode,
+    "speculative": speculative,
+    "kv": kv,
+    "context": context,
+    "quality": quality,
+}
 
 
 def main() -> None:

@@ -48,6 +48,18 @@ class CompletionSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
     max_decode_ms: float = 1000.0  # then the text so far is the answer
 
 
+class ContextSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    crossfile_share: float = 0.3  # of the prompt budget, at most, for snippets from outside the local window
+    snippet_format: Literal["auto", "repo", "comments"] = "auto"  # auto: repo-level tokens when the model knows them
+    workspace_index: bool = True  # index the definitions of the workspace's files in the background
+    index_max_files: int = 20000
+    max_file_kb: int = 1024  # larger files are neither indexed nor parsed
+    recent_files: int = 20  # recently used documents searched for similar code
+    ignore: list[str] = []  # more gitignore-style patterns of files that never enter a prompt
+    use_gitignore: bool = True  # files the workspace's .gitignore ignores never enter a prompt either
+    mask_secrets: bool = True  # mask strings that look like keys and tokens in snippets from other files
+
+
 class CacheSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     enabled: bool = True
     dir: str = ""  # "" selects $XDG_CACHE_HOME/copilot-lsp/completions
@@ -70,6 +82,7 @@ class LogSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
 class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     model: ModelSettings = ModelSettings()
     completion: CompletionSettings = CompletionSettings()
+    context: ContextSettings = ContextSettings()
     cache: CacheSettings = CacheSettings()
     speculative: SpeculativeSettings = SpeculativeSettings()
     monitoring: MonitoringSettings = MonitoringSettings()

@@ -1,5 +1,7 @@
 """The server's own copy of each open document, kept in step with the editor's edits.
 
+Each document also keeps its tree-sitter tree (``syntax``), edited along with the text.
+
 Positions arrive as (line, character) where ``character`` counts code units of the
 negotiated position encoding: UTF-16 (the LSP default), UTF-8 or UTF-32. Only the
 edits the editor sends ever change a document: the server never writes to it.
@@ -7,11 +9,13 @@ edits the editor sends ever change a document: the server never writes to it.
 
 from __future__ import annotations
 
+import time
 from typing import Literal
 
 import msgspec
 
 from .errors import DocumentError
+from .syntax import SyntaxTree
 
 Encoding = Literal["utf-8", "utf-16", "utf-32"]
 
@@ -74,6 +78,10 @@ class Document:
         self.version = version
         self.text = text
         self._line_starts = self._index(text)
+        started = time.perf_counter()
+        # None: no grammar, too large, or a parse past its time budget; plain-text context until reopened.
+        self.syntax = SyntaxTree.create(language_id, text)
+        self.syntax_ms = (time.perf_counter() - started) * 1000  # the last syntax update, for logs and benchmarks
 
     @staticmethod
     def _index(text: str) -> list[int]:
@@ -119,16 +127,39 @@ class Document:
         for change in changes:
             check_text(self.uri, change.text)
         text = self.text
+        edits: list[tuple[int, int, str, str] | str] = []  # for the syntax tree: a str replaces the whole text
         for change in changes:
             if change.start is None or change.end is None:
+                edits.append(change.text)
                 text = change.text
             else:
                 start = self.offset_at(change.start, encoding, strict=False)
-                end = self.offset_at(change.end, encoding, strict=False)
-                text = text[:start] + change.text + text[max(start, end) :]
+                end = max(start, self.offset_at(change.end, encoding, strict=False))
+                edits.append((start, end, change.text, text))
+                text = text[:start] + change.text + text[end:]
             self.text = text
             self._line_starts = self._index(text)
         self.version = version
+        self._update_syntax(edits)
+
+    def _update_syntax(self, edits: list[tuple[int, int, str, str] | str]) -> None:
+        """Edit the tree along with the text, then re-parse once. A document that lost its tree keeps
+        plain-text context: re-parsing it on each keystroke would cost the same time budget each time."""
+        if self.syntax is None:
+            return
+        started = time.perf_counter()
+        for edit in edits:
+            if self.syntax is None:
+                break
+            if isinstance(edit, str):
+                self.syntax = SyntaxTree.create(self.language_id, edit)
+            else:
+                self.syntax.edit(*edit)
+        if self.syntax is not None:
+            self.syntax.reparse()
+            if self.syntax.tree is None:
+                self.syntax = None
+        self.syntax_ms = (time.perf_counter() - started) * 1000
 
     def snapshot(self, position: Position, encoding: Encoding) -> Snapshot:
         offset = self.offset_at(position, encoding)
@@ -154,6 +185,9 @@ class DocumentStore:
             return self._documents[uri]
         except KeyError:
             raise DocumentError(f"{uri} was never opened (no didOpen): no completions for it") from None
+
+    def uris(self) -> list[str]:
+        return list(self._documents)
 
     def __contains__(self, uri: str) -> bool:
         return uri in self._documents

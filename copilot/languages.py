@@ -57,3 +57,11 @@ def load_grammar(language_id: str) -> tree_sitter.Language:
     module_name, function = GRAMMARS[language_id]
     module = importlib.import_module(module_name)
     return tree_sitter.Language(getattr(module, function)())
+
+# How a line comment starts, for context snippets written as comments into a prompt.
+LINE_COMMENT: dict[str, str] = {"python": "#", "plaintext": "#", "shellscript": "#", "ruby": "#", "yaml": "#"}
+DEFAULT_LINE_COMMENT = "//"  # JavaScript, TypeScript, Go, Rust, Java, C, C++ and most others
+
+
+def line_comment(language_id: str) -> str:
+    return LINE_COMMENT.get(language_id, DEFAULT_LINE_COMMENT)

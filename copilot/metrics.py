@@ -38,6 +38,9 @@ class RequestRecord(msgspec.Struct, frozen=True, kw_only=True):
     stop_reason: str = ""
     prompt_tokens: int = 0
     reused_tokens: int = 0  # of the prompt, kept in the KV cache; evaluated = prompt - reused
+    shared_tokens: int = 0  # leading prompt tokens equal to the document's previous prompt
+    context_snippets: int = 0  # snippets from outside the local window in the prompt
+    context_tokens: int = 0  # their tokens
     generated_tokens: int = 0
     mean_logprob: float = 0.0  # confidence of the model's text
     draft_tokens: int = 0

@@ -70,7 +70,18 @@ class Vocabulary:
         # The layout the model was trained for: our own models say so in their metadata;
         # PSM otherwise (what the model catalogue's families use).
         order: FimOrder = "spm" if self.metadata("copilot.fim_order") == "spm" else "psm"
-        self.fim = FimTokens(prefix=ids[0], suffix=ids[1], middle=ids[2], order=order)
+        self.fim = FimTokens(
+            prefix=ids[0],
+            suffix=ids[1],
+            middle=ids[2],
+            order=order,
+            file_sep=llama_cpp.llama_vocab_fim_sep(vocab),
+            repo_name=llama_cpp.llama_vocab_fim_rep(vocab),
+        )
+        # Models with repository-level tokens were trained on that form (Qwen2.5-Coder,
+        # StarCoder2); our own recipe's models reserve the tokens but say when they learned them.
+        own_model = bool(self.metadata("copilot.fim_order"))
+        self.repo_level = self.fim.has_repo_tokens and (not own_model or self.metadata("copilot.repo_level") == "true")
         self.size = llama_cpp.llama_vocab_n_tokens(vocab)
         # Any end-of-generation or control token ends a completion (EOS, EOT, FIM markers...).
         self.stop_tokens = frozenset(
@@ -124,6 +135,15 @@ class Vocabulary:
         if count < 0:
             raise ModelError(f"tokenizer needs {-count} tokens for {len(data)} bytes")
         return list(buffer[:count])
+
+    def detokenize(self, tokens: list[int]) -> str:
+        """The text of ``tokens``, special tokens spelled out (for showing a prompt)."""
+        buffer = ctypes.create_string_buffer(256)
+        data = bytearray()
+        for token in tokens:
+            size = llama_cpp.llama_token_to_piece(self._vocab, token, buffer, len(buffer), 0, True)
+            data += buffer.raw[: max(size, 0)]
+        return data.decode("utf-8", "replace")
 
     def __del__(self) -> None:
         if getattr(self, "_model", None):

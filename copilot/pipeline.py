@@ -21,7 +21,7 @@ from .cache import CachedCompletion, CompletionCache, GenerationParams, context_
 from .cache.keys import look_back_stems
 from .cache.typing import Shown, type_through
 from .config import Config
-from .documents import Snapshot
+from .documents import Change, Snapshot
 from .engine import Generation, GenerationJob, LocalEngine
 from .errors import CopilotError, ModelUnavailable
 from .healing import split_anchor, split_heal
@@ -29,6 +29,8 @@ from .inflight import InFlight
 from .logs import REQUEST_ID
 from .metrics import Metrics, RequestRecord, as_dict
 from .prompt import build_fim_prompt
+from .ranking import Candidate, Span
+from .retrieval import EMPTY, Retrieved, Retriever
 from .scheduler import Debounce
 
 log = logging.getLogger(__name__)
@@ -55,9 +57,11 @@ class Pipeline:
         cache: CompletionCache,
         metrics: Metrics | None = None,
         engine_error: str = "",
+        retriever: Retriever | None = None,
     ) -> None:
         self.config = config
         self.engine = engine
+        self.retriever = retriever
         self.cache = cache
         self.metrics = metrics or Metrics()
         self.engine_error = engine_error
@@ -66,6 +70,7 @@ class Pipeline:
         self._inflight: dict[str, InFlight] = {}  # per document: the generation running
         self._prefetch: asyncio.Task[None] | None = None
         self._latest: dict[str, int] = {}  # per document: the newest request's id
+        self._last_prompt: dict[str, list[int]] = {}  # per document: the previous prompt's tokens
         self.debounce = Debounce(config.completion.debounce_ms)
 
     def state_sizes(self) -> dict[str, int]:
@@ -75,6 +80,7 @@ class Pipeline:
             "inflight": sum(1 for flight in self._inflight.values() if flight.running),
             "inflight_entries": len(self._inflight),
             "latest": len(self._latest),
+            "last_prompts": len(self._last_prompt),
             "queued_jobs": self.engine.queued() if self.engine else 0,
         }
 
@@ -84,14 +90,32 @@ class Pipeline:
     def close(self) -> None:
         """Stop the worker and commit the cache's pending writes."""
         self._stop_prefetch()
+        if self.retriever is not None:
+            self.retriever.stop()
         if self.engine is not None:
             self.engine.stop()
         self.cache.close()
+
+    def opened(self, uri: str) -> None:
+        if self.retriever is not None:
+            self.retriever.touch(uri)
+
+    def changed(self, uri: str, changes: list[Change]) -> None:
+        """The document's edits, applied: recent edits are context for later requests."""
+        if self.retriever is None:
+            return
+        self.retriever.touch(uri)
+        for change in changes:
+            if change.start is not None and change.end is not None:
+                self.retriever.edits.record(uri, change.start.line, change.end.line - change.start.line, change.text)
 
     def forget(self, uri: str) -> None:
         """The document was closed."""
         self._shown.pop(uri, None)
         self._latest.pop(uri, None)
+        self._last_prompt.pop(uri, None)
+        if self.retriever is not None:
+            self.retriever.forget(uri)
         self.debounce.forget(uri)
         flight = self._inflight.pop(uri, None)
         if flight is not None:
@@ -174,6 +198,12 @@ class Pipeline:
     ) -> str:
         self._stop_prefetch()
         mark = time.perf_counter()
+        if self.retriever is not None:
+            if (reason := self.retriever.ignored(snapshot.uri)) is not None:
+                log.debug("no completions in %s: ignored by %s", snapshot.uri, reason)
+                record["outcome"] = "ignored"
+                return ""
+            self.retriever.touch(snapshot.uri)
         prefix, suffix = snapshot.prefix, snapshot.suffix
         shown = self._shown.get(snapshot.uri)
         if shown is not None and (rest := type_through(shown, prefix, suffix)):
@@ -209,7 +239,14 @@ class Pipeline:
                 return remainder
         mark = _lap(timings, "cache", mark)
 
-        prompt, key, heal = self._prompt(engine, prefix, suffix, params)
+        prompt, key, heal, retrieved = self._prompt(engine, snapshot, prefix, suffix, params)
+        previous = self._last_prompt.get(snapshot.uri, [])
+        self._last_prompt[snapshot.uri] = prompt
+        record.update(
+            shared_tokens=_common_prefix(previous, prompt),
+            context_snippets=len(retrieved.snippets),
+            context_tokens=retrieved.tokens,
+        )
         mark = _lap(timings, "context", mark)
         entry, level = self.cache.get(key)
         timings["cache"] += (time.perf_counter() - mark) * 1000
@@ -269,16 +306,64 @@ class Pipeline:
         return text
 
     def _prompt(
-        self, engine: LocalEngine, prefix: str, suffix: str, params: GenerationParams
-    ) -> tuple[list[int], bytes, str]:
-        """The FIM prompt for the local window around the cursor, its exact cache key, and
-        the half-typed word left out of it for the model to heal."""
+        self,
+        engine: LocalEngine,
+        snapshot: Snapshot,
+        prefix: str,
+        suffix: str,
+        params: GenerationParams,
+        reuse: Retrieved | None = None,
+    ) -> tuple[list[int], bytes, str, Retrieved]:
+        """The FIM prompt: context retrieved from outside the local window, then the window
+        around the cursor; its exact cache key, the half-typed word left out of it for the
+        model to heal, and what was retrieved.
+
+        The retrieved context gets at most ``context.crossfile_share`` of the budget and the
+        window the rest (all of it when nothing was retrieved), so the window's size does not
+        depend on how much context was found and stays put while the user types."""
         settings = self.config.completion
         budget = max(16, min(settings.prompt_tokens, engine.n_ctx - settings.max_tokens - PROMPT_MARGIN))
         prompt_prefix, heal = split_heal(prefix)
-        window = context.local_window(prompt_prefix, suffix, budget, settings.suffix_share, engine.vocabulary.encode)
-        prompt = build_fim_prompt(engine.vocabulary.fim, window.prefix, window.suffix)
-        return prompt, exact_key(engine.vocabulary.id, prompt, params, heal), heal
+        encode = engine.vocabulary.encode
+        retrieved = reuse or EMPTY
+        if self.retriever is not None:
+            share = int(budget * self.config.context.crossfile_share)
+            window = context.local_window(prompt_prefix, suffix, budget - share, settings.suffix_share, encode)
+            if reuse is None:
+                span = _window_span(snapshot.uri, prompt_prefix, suffix, window)
+                retrieved = self.retriever.retrieve(snapshot, span, share)
+        if not retrieved.snippets:
+            retrieved = EMPTY
+            window = context.local_window(prompt_prefix, suffix, budget, settings.suffix_share, encode)
+        prompt = build_fim_prompt(
+            engine.vocabulary.fim, window.prefix, window.suffix, context=retrieved.context, preamble=retrieved.preamble
+        )
+        return prompt, exact_key(engine.vocabulary.id, prompt, params, heal), heal, retrieved
+
+    def inspect(self, snapshot: Snapshot) -> dict[str, object]:
+        """What the model would be given at ``snapshot``'s cursor: every context candidate
+        with its score and whether it was chosen, and the prompt spelled out."""
+        engine = self.engine
+        if engine is None:
+            raise ModelUnavailable(self.engine_error or "no model loaded")
+        ignored = self.retriever.ignored(snapshot.uri) if self.retriever is not None else None
+        if ignored is not None:
+            return {"ignored": ignored, "candidates": [], "snippets": [], "prompt": ""}
+        params = self._params(snapshot.prefix, snapshot.suffix, snapshot.language_id)
+        prompt, _, heal, retrieved = self._prompt(engine, snapshot, snapshot.prefix, snapshot.suffix, params)
+        chosen = {(c.uri, c.kind, c.start_line) for c in retrieved.snippets}
+        return {
+            "ignored": None,
+            "style": retrieved.style,
+            "prompt_tokens": len(prompt),
+            "context_tokens": retrieved.tokens,
+            "heal": heal,
+            "candidates": [
+                {**_described(c), "chosen": (c.uri, c.kind, c.start_line) in chosen} for c in retrieved.pool
+            ],
+            "snippets": [{**_described(c), "text": c.text} for c in retrieved.snippets],
+            "prompt": engine.vocabulary.detokenize(prompt),
+        }
 
     def _params(self, prefix: str, suffix: str, language: str) -> GenerationParams:
         """One line, unless the syntax at the cursor asks for a block (after a block header,
@@ -318,7 +403,11 @@ class Pipeline:
         if not self.config.cache.prefetch or any(f.running for f in self._inflight.values()):
             return  # off, or the worker is busy: real requests come first
         self._prefetch = asyncio.ensure_future(
-            self._run_prefetch(snapshot.uri, snapshot.prefix + text, snapshot.suffix, snapshot.language_id)
+            self._run_prefetch(
+                msgspec.structs.replace(
+                    snapshot, text=snapshot.prefix + text + snapshot.suffix, offset=snapshot.offset + len(text)
+                )
+            )
         )
 
     def _stop_prefetch(self) -> None:
@@ -326,14 +415,18 @@ class Pipeline:
             self._prefetch.cancel()
         self._prefetch = None
 
-    async def _run_prefetch(self, uri: str, prefix: str, suffix: str, language: str) -> None:
+    async def _run_prefetch(self, snapshot: Snapshot) -> None:
+        """``snapshot``: the document as it would be with the suggestion accepted."""
         engine = self.engine
         if engine is None:
             return
         await asyncio.sleep(PREFETCH_DELAY_S)
+        uri, language, prefix, suffix = snapshot.uri, snapshot.language_id, snapshot.prefix, snapshot.suffix
         params = self._params(prefix, suffix, language)
         stem, anchor = split_anchor(prefix)
-        prompt, key, heal = self._prompt(engine, prefix, suffix, params)
+        # The context chosen for the request just answered: the text is not the document's.
+        reuse = self.retriever.last(uri) if self.retriever is not None else None
+        prompt, key, heal, _ = self._prompt(engine, snapshot, prefix, suffix, params, reuse=reuse)
         if self.cache.get(key)[0] is not None:
             return
         keys = [key, context_key(engine.vocabulary.id, params, stem, suffix)]
@@ -358,6 +451,35 @@ def _record_generation(record: dict[str, object], timings: dict[str, float], gen
         target_forwards=generation.target_forwards,
         preempted=generation.preempted,
     )
+
+
+def _described(candidate: Candidate) -> dict[str, object]:
+    return {
+        "kind": candidate.kind,
+        "path": candidate.path,
+        "lines": [candidate.start_line + 1, candidate.end_line + 1],
+        "score": candidate.score,
+        "reason": candidate.reason,
+    }
+
+
+def _window_span(uri: str, prefix: str, suffix: str, window: context.Window) -> Span:
+    """The lines of the document the local window shows."""
+    cursor_line = prefix.count("\n")
+    return Span(
+        uri=uri,
+        start_line=cursor_line - prefix.count("\n", len(prefix) - window.prefix_chars),
+        end_line=cursor_line + suffix.count("\n", 0, window.suffix_chars),
+    )
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    count = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        count += 1
+    return count
 
 
 def _lap(timings: dict[str, float], stage: str, since: float) -> float:

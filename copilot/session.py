@@ -7,18 +7,23 @@ nothing (no model) or works uncached (no cache), and ``copilot-lsp doctor`` expl
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from .cache import open_cache
 from .config import Config
 from .doctor import cache_path, model_path
+from .documents import DocumentStore
 from .engine import open_engine
 from .errors import ModelError
 from .pipeline import Pipeline
+from .retrieval import Retriever
 
 log = logging.getLogger(__name__)
 
 
-def build_pipeline(config: Config) -> Pipeline:
+def build_pipeline(config: Config, documents: DocumentStore | None = None, root: Path | None = None) -> Pipeline:
+    """With ``documents`` (the open documents), prompts get context from outside the local
+    window: from those documents and, given a workspace ``root``, from its files."""
     engine, error = None, ""
     try:
         engine = open_engine(model_path(config), config.model, config.speculative)
@@ -31,4 +36,9 @@ def build_pipeline(config: Config) -> Pipeline:
         settings.max_size_mb,
         settings.memory_entries if settings.enabled else 0,
     )
-    return Pipeline(config, engine, cache, engine_error=error)
+    retriever = None
+    if engine is not None and documents is not None:
+        vocabulary = engine.vocabulary
+        retriever = Retriever(documents, config.context, root, vocabulary.encode, vocabulary.fim, vocabulary.repo_level)
+        retriever.start()
+    return Pipeline(config, engine, cache, engine_error=error, retriever=retriever)

@@ -6,6 +6,7 @@ Parsers are cached per language. ``tree_sitter.Parser`` is not thread-safe: this
 
 from __future__ import annotations
 
+import threading
 import time
 
 import tree_sitter
@@ -35,17 +36,20 @@ _PYTHON_BLOCK_STATEMENTS = frozenset(
     }
 )
 
-_parsers: dict[str, tree_sitter.Parser | None] = {}
+_local = threading.local()  # a parser is not thread-safe: the workspace index parses on its own thread
 
 
 def parser_for(language_id: str) -> tree_sitter.Parser | None:
-    """The cached parser for ``language_id``; None for a language without a grammar (remembered too)."""
-    if language_id not in _parsers:
+    """This thread's cached parser for ``language_id``; None for a language without a grammar (remembered too)."""
+    parsers: dict[str, tree_sitter.Parser | None] | None = getattr(_local, "parsers", None)
+    if parsers is None:
+        parsers = _local.parsers = {}
+    if language_id not in parsers:
         try:
-            _parsers[language_id] = tree_sitter.Parser(load_grammar(language_id))
+            parsers[language_id] = tree_sitter.Parser(load_grammar(language_id))
         except (KeyError, ImportError, AttributeError, ValueError):
-            _parsers[language_id] = None
-    return _parsers[language_id]
+            parsers[language_id] = None
+    return parsers[language_id]
 
 
 def parse(

@@ -1,4 +1,4 @@
-"""The ``copilot-lsp`` command: serve, complete, doctor."""
+"""The ``copilot-lsp`` command: serve, complete, context, doctor, cache, stats."""
 
 from __future__ import annotations
 
@@ -9,12 +9,16 @@ import logging
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from copilot import __version__, logs, paths
 from copilot import config as config_mod
-from copilot.documents import Document, Position
+from copilot.documents import Document, DocumentStore, Position, Snapshot
 from copilot.errors import CopilotError
 from copilot.languages import language_for_path
+
+if TYPE_CHECKING:  # the pipeline imports llama.cpp: only the commands that need it load it
+    from copilot.pipeline import Pipeline
 
 
 def setup_logging(level: str, file: str | None) -> None:
@@ -56,39 +60,100 @@ def parse_location(spec: str) -> tuple[Path, int, int]:
     return Path(file), int(line), int(column)
 
 
-def cmd_complete(args: argparse.Namespace) -> int:
-    from copilot.session import build_pipeline
+class UsageError(CopilotError):
+    """The command line itself is wrong (exit status 2, as argparse's own errors)."""
 
-    try:
-        path, line, column = parse_location(args.location)
-    except ValueError:
-        print(f"error: expected FILE:LINE:COL (1-based), got {args.location!r}", file=sys.stderr)
-        return 2
+
+def workspace_root_of(path: Path) -> Path | None:
+    """The nearest enclosing directory with a ``.git``: the workspace a file belongs to."""
+    for directory in path.resolve().parents:
+        if (directory / ".git").exists():
+            return directory
+    return None
+
+
+def read_document(path: Path, version: int = 0) -> Document:
+    """The file as an open document; CopilotError or OSError with a message when it is not text."""
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        print(f"error: {path} is not UTF-8 text ({exc.reason} at byte {exc.start})", file=sys.stderr)
-        return 1
+        raise CopilotError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
-        print(f"error: cannot read {path}: {exc.strerror}", file=sys.stderr)
-        return 1
-    config = args.settings
+        raise CopilotError(f"cannot read {path}: {exc.strerror}") from None
+    return Document(path.resolve().as_uri(), language_for_path(path), version, text)
+
+
+def open_location(args: argparse.Namespace) -> tuple[Snapshot, DocumentStore, Path | None]:
+    """The snapshot at FILE:LINE:COL, with the file and any ``--open`` files as open documents."""
     try:
-        document = Document(path.resolve().as_uri(), language_for_path(path), 0, text)
-        snapshot = document.snapshot(Position(line=line - 1, character=column - 1), "utf-32")
+        path, line, column = parse_location(args.location)
+    except ValueError:
+        raise UsageError(f"expected FILE:LINE:COL (1-based), got {args.location!r}") from None
+    documents = DocumentStore()
+    for other in args.open:
+        document = read_document(other)
+        documents.open(document.uri, document.language_id, 0, document.text)
+    document = read_document(path)
+    documents.open(document.uri, document.language_id, 0, document.text)
+    snapshot = documents.get(document.uri).snapshot(Position(line=line - 1, character=column - 1), "utf-32")
+    return snapshot, documents, args.root.resolve() if args.root else workspace_root_of(path)
+
+
+def start_pipeline(args: argparse.Namespace) -> tuple[Pipeline, Snapshot]:
+    from copilot.session import build_pipeline
+
+    snapshot, documents, root = open_location(args)
+    pipeline = build_pipeline(args.settings, documents, root)
+    if pipeline.engine is None:
+        pipeline.close()
+        raise CopilotError(pipeline.engine_error)
+    index = pipeline.retriever.index if pipeline.retriever else None
+    if index is not None and not index.done.wait(args.index_wait):
+        print(f"note: the workspace index of {root} is still being built; using what it has", file=sys.stderr)
+    for uri in list(documents.uris()):
+        pipeline.opened(uri)
+    pipeline.opened(snapshot.uri)  # the file itself is the most recently used
+    return pipeline, snapshot
+
+
+def cmd_complete(args: argparse.Namespace) -> int:
+    try:
+        pipeline, snapshot = start_pipeline(args)
     except CopilotError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
-    pipeline = build_pipeline(config)
-    if pipeline.engine is None:
-        print(f"error: {pipeline.engine_error}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(exc, UsageError) else 1
     try:
         result = asyncio.run(pipeline.complete(snapshot))
     finally:
         pipeline.close()
     print(result.text)
     print(f"[{result.source}, {result.timings_ms['total']:.0f} ms]", file=sys.stderr)
+    return 0
+
+
+def cmd_context(args: argparse.Namespace) -> int:
+    try:
+        pipeline, snapshot = start_pipeline(args)
+    except CopilotError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, UsageError) else 1
+    try:
+        report = pipeline.inspect(snapshot)
+    finally:
+        pipeline.close()
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    if report["ignored"]:
+        print(f"{snapshot.uri} never enters a prompt: ignored by {report['ignored']}")
+        return 0
+    print(f"context ({report['style']} form): {report['context_tokens']} of {report['prompt_tokens']} prompt tokens")
+    for c in report["candidates"]:  # type: ignore[attr-defined]
+        mark = "*" if c["chosen"] else " "
+        lines = f"{c['lines'][0]}-{c['lines'][1]}"
+        print(f" {mark} {c['score']:.3f}  {c['kind']:<10} {c['path']}:{lines:<9} {c['reason']}")
+    print("\n--- prompt " + "-" * 60)
+    print(report["prompt"])
     return 0
 
 
@@ -163,8 +228,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio, e.g. 127.0.0.1:2087")
     serve.set_defaults(run=cmd_serve)
     complete = commands.add_parser("complete", help="print the completion at FILE:LINE:COL (1-based)")
-    complete.add_argument("location", metavar="FILE:LINE:COL")
+    context = commands.add_parser("context", help="show the context and prompt the model gets at FILE:LINE:COL")
+    for command in (complete, context):
+        command.add_argument("location", metavar="FILE:LINE:COL")
+        command.add_argument("--root", type=Path, help="workspace root to index (default: the file's git root)")
+        command.add_argument(
+            "--open", type=Path, action="append", default=[], metavar="FILE", help="also open FILE (repeatable)"
+        )
+        command.add_argument(
+            "--index-wait", type=float, default=30.0, metavar="S", help="wait this long for the workspace index"
+        )
+    context.add_argument("--json", action="store_true", help="the report as JSON")
     complete.set_defaults(run=cmd_complete)
+    context.set_defaults(run=cmd_context)
     doctor = commands.add_parser("doctor", help="check the installation and say how to fix problems")
     doctor.set_defaults(run=cmd_doctor)
     cache = commands.add_parser("cache", help="inspect or clear the completion cache")

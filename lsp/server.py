@@ -11,6 +11,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -19,9 +20,10 @@ from pygls.lsp.server import LanguageServer
 
 from copilot import __version__
 from copilot import config as config_mod
-from copilot.documents import DocumentStore, Encoding
+from copilot.documents import DocumentStore, Encoding, Position
 from copilot.errors import CopilotError
 from copilot.pipeline import Pipeline
+from copilot.retrieval import uri_path
 from copilot.session import build_pipeline
 
 from . import convert, publish
@@ -31,10 +33,11 @@ log = logging.getLogger(__name__)
 STATS_METHOD = "copilot/stats"
 PARTIAL_METHOD = "copilot/partialCompletion"
 EVENT_METHOD = "copilot/completionEvent"  # client -> server: shown / accepted / partial / dismissed
+INSPECT_METHOD = "copilot/inspectContext"  # client -> server: the context and prompt at a position
 STATUS_METHOD = "copilot/status"  # server -> client: a budget or latency target exceeded, or back to normal
 PARTIAL_INTERVAL_S = 0.03  # at most ~30 partial notifications a second per request
 LIVE_SECTIONS = ("completion", "log")  # the others need a restart
-RESTART_SECTIONS = ("model", "cache", "speculative", "monitoring")
+RESTART_SECTIONS = ("model", "context", "cache", "speculative", "monitoring")
 ALERT_EVERY = 16  # answers between checks of the latency target and cost budget
 
 
@@ -55,7 +58,7 @@ class CopilotServer(LanguageServer):
     def encoding(self) -> Encoding:
         return convert.encoding(self.workspace.position_encoding)
 
-    def start_pipeline(self, options: Any) -> None:
+    def start_pipeline(self, options: Any, root: Path | None = None) -> None:
         overrides = msgspec.to_builtins(options) if options is not None else None
         if overrides is not None and not isinstance(overrides, dict):
             log.error("initializationOptions must be an object, got %s: ignoring them", type(overrides).__name__)
@@ -67,7 +70,7 @@ class CopilotServer(LanguageServer):
             config = self.base_config
         self._set_log_level(config.log.level)
         self.base_config = config
-        self.pipeline = build_pipeline(config)
+        self.pipeline = build_pipeline(config, self.documents, root)
 
     def _set_log_level(self, level: str) -> None:
         if not self.log_level_from_cli:  # --log-level wins over every configuration layer
@@ -171,12 +174,22 @@ class CopilotServer(LanguageServer):
         self.pipeline = None
 
 
+def workspace_root(params: types.InitializeParams) -> Path | None:
+    """The first workspace folder (or the deprecated rootUri/rootPath), if it is a local directory."""
+    if params.workspace_folders:
+        uri: str | None = params.workspace_folders[0].uri
+    else:
+        uri = params.root_uri or (Path(params.root_path).resolve().as_uri() if params.root_path else None)
+    path = uri_path(uri) if uri else None
+    return path if path is not None and path.is_dir() else None
+
+
 def create_server(config: config_mod.Config) -> CopilotServer:
     server = CopilotServer(config)
 
     @server.feature(types.INITIALIZE)
     def initialize(ls: CopilotServer, params: types.InitializeParams) -> None:
-        ls.start_pipeline(params.initialization_options)
+        ls.start_pipeline(params.initialization_options, workspace_root(params))
 
     @server.feature(types.INITIALIZED)
     async def initialized(ls: CopilotServer, params: types.InitializedParams) -> None:
@@ -204,19 +217,24 @@ def create_server(config: config_mod.Config) -> CopilotServer:
             ls.documents.open(doc.uri, doc.language_id, doc.version, doc.text)
         except CopilotError as exc:
             log.error("%s", exc)
+            return
+        if ls.pipeline:
+            ls.pipeline.opened(doc.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: CopilotServer, params: types.DidChangeTextDocumentParams) -> None:
         uri = params.text_document.uri
         started = time.perf_counter()
+        changes = convert.changes(params.content_changes)
         try:
-            ls.documents.get(uri).apply(
-                convert.changes(params.content_changes), params.text_document.version, ls.encoding
-            )
+            ls.documents.get(uri).apply(changes, params.text_document.version, ls.encoding)
             ls.sync_ms[uri] = (time.perf_counter() - started) * 1000
         except CopilotError as exc:
             log.error("%s", exc)
             ls.documents.close(uri)  # out of step with the editor: forget it until it is reopened
+            return
+        if ls.pipeline:
+            ls.pipeline.changed(uri, changes)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: CopilotServer, params: types.DidCloseTextDocumentParams) -> None:
@@ -271,6 +289,22 @@ def create_server(config: config_mod.Config) -> CopilotServer:
         """The inline completion item's command (LSP 3.18): the client ran it on accept."""
         if ls.pipeline is not None and arguments and isinstance(arguments[0], int):
             ls.pipeline.metrics.editor_event(arguments[0], "accepted")
+
+    @server.feature(INSPECT_METHOD)
+    def inspect_context(ls: CopilotServer, params: Any) -> dict[str, Any]:
+        """``{"textDocument": {"uri"}, "position": {"line", "character"}}`` -> the context
+        candidates (scores, reasons, chosen or not) and the prompt, as `copilot-lsp context`."""
+        try:
+            uri = params.textDocument.uri
+            position = Position(line=params.position.line, character=params.position.character)
+        except AttributeError:
+            return {"error": f"{INSPECT_METHOD} needs textDocument.uri and position"}
+        if ls.pipeline is None:
+            return {"error": "the server is not initialized"}
+        try:
+            return ls.pipeline.inspect(ls.documents.get(uri).snapshot(position, ls.encoding))
+        except CopilotError as exc:
+            return {"error": str(exc)}
 
     @server.feature(STATS_METHOD)
     def stats(ls: CopilotServer, params: Any) -> dict[str, Any]:

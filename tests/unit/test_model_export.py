@@ -52,7 +52,10 @@ def test_fim_ids_in_the_gguf_are_the_tokenizers(vocabulary: Vocabulary, hf_token
         suffix=hf_tokenizer.token_to_id(FIM_SUFFIX),
         middle=hf_tokenizer.token_to_id(FIM_MIDDLE),
         order=vocabulary.fim.order,
+        file_sep=hf_tokenizer.token_to_id("<|file_sep|>"),
+        repo_name=hf_tokenizer.token_to_id("<|repo_name|>"),
     )
+    assert not vocabulary.repo_level  # reserved, but the recipe does not train the repository-level form
 
 
 def test_qk_permutation_round_trips() -> None:

@@ -1,5 +1,8 @@
+import pytest
+from copilot.models.catalogue import families
+
 from copilot.context import local_window
-from copilot.prompt import FimTokens, build_fim_prompt
+from copilot.prompt import FimTokens, build_fim_prompt, comment_snippet, repo_snippet_text
 
 FIM = FimTokens(prefix=101, suffix=103, middle=102)
 
@@ -56,3 +59,58 @@ def test_unused_suffix_budget_goes_to_the_prefix() -> None:
 def test_a_single_line_longer_than_the_budget_is_cut_inside() -> None:
     window = local_window("x" * 500, "", budget=50, suffix_share=0.25, tokenize=char_tokens)
     assert 0 < len(window.prefix) <= 50
+
+
+# --- every family of the model catalogue, and context snippets --------------------------------
+
+FAMILIES = families()
+
+
+def test_the_catalogue_lists_the_families_the_server_supports() -> None:
+    names = {family.name for family in FAMILIES.values()}
+    for expected in ("Qwen2.5-Coder", "StarCoder2", "DeepSeek-Coder", "CodeLlama", "CodeGemma", "Codestral"):
+        assert expected in names
+
+
+@pytest.mark.parametrize("key", sorted(FAMILIES))
+def test_each_familys_fim_template(key: str) -> None:
+    """The prompt, spelled out with the family's token names, is its documented template."""
+    family = FAMILIES[key]
+    names = [family.fim_prefix, family.fim_suffix, family.fim_middle, family.repo_name, family.file_sep]
+    ids = {name: 1000 + i for i, name in enumerate(names) if name}
+    fim = FimTokens(
+        prefix=ids[family.fim_prefix],
+        suffix=ids[family.fim_suffix],
+        middle=ids[family.fim_middle],
+        order=family.order,
+        file_sep=ids.get(family.file_sep, -1),
+        repo_name=ids.get(family.repo_name, -1),
+    )
+    spelled = {v: k for k, v in ids.items()}
+
+    def text(tokens: list[int]) -> str:
+        return "".join(spelled.get(t, chr(t)) for t in tokens)
+
+    prompt = text(build_fim_prompt(fim, char_tokens("P"), char_tokens("S")))
+    p, s, m = family.fim_prefix, family.fim_suffix, family.fim_middle
+    assert prompt == (f"{s}S{p}P{m}" if family.order == "spm" else f"{p}P{s}S{m}")
+    if family.repo_name and family.file_sep:
+        assert fim.has_repo_tokens
+        preamble = [fim.repo_name, *char_tokens("repo\n"), fim.file_sep, *char_tokens(repo_snippet_text("a.py", "x"))]
+        with_repo = text(build_fim_prompt(fim, char_tokens("P"), char_tokens("S"), preamble=preamble))
+        assert with_repo == f"{family.repo_name}repo\n{family.file_sep}a.py\nx\n" + prompt
+
+
+@pytest.mark.parametrize("order", ["psm", "spm"])
+def test_comment_context_sits_at_the_start_of_the_prefix_section(order: str) -> None:
+    fim = FimTokens(prefix=101, suffix=103, middle=102, order=order)  # type: ignore[arg-type]
+    prompt = build_fim_prompt(fim, [1], [3], context=[7, 8])
+    start = prompt.index(101)
+    assert prompt[start : start + 4] == [101, 7, 8, 1]
+
+
+def test_comment_snippet_comments_every_line_and_names_the_file() -> None:
+    assert comment_snippet("pkg/util.py", "def f():\n    return 1\n", "#") == (
+        "# pkg/util.py\n# def f():\n#     return 1\n#\n"
+    )
+    assert comment_snippet("a.go", "func F() {}", "//").startswith("// a.go\n// func F() {}")

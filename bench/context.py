@@ -1,0 +1,176 @@
+"""context: the cost of building a prompt's context per keystroke, and how stable it is.
+
+A workspace of real source files (installed packages' Python sources, copied into a temp
+folder and indexed like a user's project), 20 of them open, and a 2,000-line current file
+in which typing is replayed: per keystroke, the edit is applied to the server's copy
+(incremental tree-sitter parse included) and the prompt is built as the server builds it
+(local window, retrieval, packing, FIM template). Reported: apply and context-building
+percentiles, the workspace index's build time, and how many leading prompt tokens each
+keystroke shares with the previous prompt (what llama.cpp's KV cache can keep).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import statistics
+import sysconfig
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from copilot.config import Config, apply_layer
+from copilot.documents import Change, DocumentStore, Position
+from copilot.pipeline import Pipeline
+from copilot.session import build_pipeline
+
+from .report import percentiles, write
+
+CURRENT_LINES = 2000
+
+
+def source_pool() -> list[Path]:
+    """Python sources of the installed packages: real code of every size and style."""
+    root = Path(sysconfig.get_paths()["purelib"])
+    return [p for p in sorted(root.rglob("*.py")) if 500 < p.stat().st_size < 300_000 and "test" not in p.parts]
+
+
+def build_workspace(destination: Path, files: int, rng: random.Random) -> list[Path]:
+    pool = source_pool()
+    chosen = sorted(rng.sample(pool, min(files, len(pool))))
+    root = Path(sysconfig.get_paths()["purelib"])
+    copied = []
+    for source in chosen:
+        target = destination / source.relative_to(root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        copied.append(target)
+    return copied
+
+
+def current_file(pool: list[Path]) -> str:
+    """A real file of at least ``CURRENT_LINES`` lines, cut to that length."""
+    for path in pool:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if text.count("\n") >= CURRENT_LINES:
+            return "\n".join(text.split("\n")[:CURRENT_LINES])
+    raise SystemExit(f"no installed source file has {CURRENT_LINES} lines")
+
+
+def replay(pipeline: Pipeline, documents: DocumentStore, uri: str, lines: list[int], keystrokes: int) -> dict[str, Any]:
+    """Type the text of each of ``lines`` again after clearing it; time every keystroke."""
+    engine = pipeline.engine
+    assert engine is not None
+    document = documents.get(uri)
+    apply_ms, syntax_ms, context_ms, shared = [], [], [], []
+    previous: list[int] = []
+    for line in lines:
+        text = document.text.split("\n")[line]
+        indent = len(text) - len(text.lstrip())
+        typed = text[indent:][:keystrokes]
+        clear = Change(
+            text="", start=Position(line=line, character=indent), end=Position(line=line, character=len(text))
+        )
+        document.apply([clear], document.version + 1, "utf-16")
+        for column, char in enumerate(typed, indent):
+            at = Position(line=line, character=column)
+            change = Change(text=char, start=at, end=at)
+            started = time.perf_counter()
+            document.apply([change], document.version + 1, "utf-16")
+            apply_ms.append((time.perf_counter() - started) * 1000)
+            syntax_ms.append(document.syntax_ms)
+            pipeline.changed(uri, [change])
+            snapshot = document.snapshot(Position(line=line, character=column + 1), "utf-16")
+            started = time.perf_counter()
+            params = pipeline._params(snapshot.prefix, snapshot.suffix, snapshot.language_id)
+            prompt, _, _, _ = pipeline._prompt(engine, snapshot, snapshot.prefix, snapshot.suffix, params)
+            context_ms.append((time.perf_counter() - started) * 1000)
+            if previous:
+                shared.append(_common(previous, prompt) / len(prompt))
+            previous = prompt
+    return {
+        "keystrokes": len(context_ms),
+        "apply_ms": percentiles(apply_ms),
+        "syntax_ms": percentiles(syntax_ms),
+        "context_ms": percentiles(context_ms),
+        "shared_prompt_share": {
+            "median": round(statistics.median(shared), 4) if shared else None,
+            "mean": round(statistics.fmean(shared), 4) if shared else None,
+        },
+    }
+
+
+def _common(a: list[int], b: list[int]) -> int:
+    count = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        count += 1
+    return count
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    rng = random.Random(args.seed)
+    with tempfile.TemporaryDirectory(prefix="copilot-bench-context-") as folder:
+        root = Path(folder)
+        files = build_workspace(root / "workspace", args.workspace_files, rng)
+        current = root / "workspace" / "current_module.py"
+        current.write_text(current_file(source_pool()), encoding="utf-8")
+        config = apply_layer(Config(), {"cache": {"enabled": False}, "context": {"index_max_files": 100_000}}, "bench")
+        result: dict[str, Any] = {"workspace_files": len(files), "open_documents": args.open_files + 1}
+        for mode in ("with_retrieval", "window_only"):
+            documents = DocumentStore()
+            for path in rng.sample(files, min(args.open_files, len(files))):
+                documents.open(path.as_uri(), "python", 0, path.read_text(encoding="utf-8", errors="replace"))
+            uri = current.as_uri()
+            documents.open(uri, "python", 0, current.read_text(encoding="utf-8"))
+            started = time.perf_counter()
+            pipeline = build_pipeline(config, documents if mode == "with_retrieval" else None, root / "workspace")
+            try:
+                index = pipeline.retriever.index if pipeline.retriever else None
+                if index is not None:
+                    index.done.wait()
+                    result["index"] = {
+                        "files": index.files,
+                        "definitions": index.symbols,
+                        "seconds": round(index.seconds, 2),
+                        "wall_seconds_from_start": round(time.perf_counter() - started, 2),
+                    }
+                for other in documents.uris():
+                    pipeline.opened(other)
+                text_lines = documents.get(uri).text.split("\n")
+                candidates = [i for i in range(50, len(text_lines)) if 10 <= len(text_lines[i].strip()) <= 70]
+                lines = sorted(random.Random(args.seed).sample(candidates, min(args.sessions, len(candidates))))
+                result[mode] = replay(pipeline, documents, uri, lines, args.keystrokes)
+            finally:
+                pipeline.close()
+    return result
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workspace-files", type=int, default=5000)
+    parser.add_argument("--open-files", type=int, default=20)
+    parser.add_argument("--sessions", type=int, default=20, help="lines typed again")
+    parser.add_argument("--keystrokes", type=int, default=30, help="per line, at most")
+    parser.add_argument("--seed", type=int, default=3)
+
+
+def main(args: argparse.Namespace) -> None:
+    if args.smoke:
+        args.workspace_files, args.sessions, args.keystrokes = 200, 3, 10
+    result = run(args)
+    write("context", result, args.out or Path("bench/results/context.json"))
+    print("| mode | context p50 / p95 / p99 ms | apply (incl. parse) p50 / p99 ms | shared prompt median |")
+    print("| --- | --- | --- | --- |")
+    for mode in ("with_retrieval", "window_only"):
+        r = result[mode]
+        c, a = r["context_ms"], r["apply_ms"]
+        print(
+            f"| {mode} | {c['p50']} / {c['p95']} / {c['p99']} | {a['p50']} / {a['p99']} "
+            f"| {r['shared_prompt_share']['median']} |"
+        )
+    if "index" in result:
+        index = result["index"]
+        print(f"\nindex: {index['files']} files, {index['definitions']} definitions in {index['seconds']} s")

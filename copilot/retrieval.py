@@ -1,0 +1,366 @@
+"""Selective retrieval: the context from outside the local window that is worth its tokens.
+
+Candidates come from the enclosing scopes' signatures, the file's imports, the definitions
+of the names used near the cursor (this file, the other open documents, the workspace
+index), similar code in recently used documents and the regions edited last. One pool is
+ranked, deduplicated and packed into the share of the prompt budget this context gets,
+then rendered in a stable order (see ``prompt``).
+
+The selection is reused while nothing it depends on changed (the cursor's line, the names
+near it, the other documents, the edit ring), so typing within a line costs a dictionary
+lookup here and the prompt's leading tokens stay the same for the model's KV cache.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import msgspec
+
+from . import extract, neighbours
+from .config import ContextSettings
+from .documents import Document, DocumentStore, Snapshot
+from .languages import line_comment
+from .privacy import IgnoreRules, mask_secrets
+from .prompt import FimTokens, SnippetStyle, comment_snippet, repo_snippet_text
+from .ranking import Candidate, Span, dedupe, pack, score, stable_order
+from .recent_edits import EditRing
+from .symbols import OpenSymbols, Symbol, WorkspaceIndex
+
+log = logging.getLogger(__name__)
+
+Tokenize = Callable[[str], list[int]]
+
+NEAR_LINES = 20  # lines before the cursor whose names are looked up and compared
+MAX_NAMES = 8  # names resolved per request, nearest first
+HITS_PER_NAME = 2
+SIMILAR_LIMIT = 3
+EDIT_CONTEXT_LINES = 1  # around an edited region
+TOKEN_CACHE = 1024
+SELECTIONS = 64  # documents whose last selection is kept
+PARTIAL_WORD = re.compile(r"[A-Za-z0-9_]+$")
+
+
+class Retrieved(msgspec.Struct, frozen=True, kw_only=True):
+    style: SnippetStyle
+    snippets: list[Candidate]  # chosen, in prompt order
+    pool: list[Candidate]  # every deduplicated candidate, best first (for the inspector)
+    preamble: list[int]  # tokens before the FIM part (repository-level form)
+    context: list[int]  # tokens at the start of the prefix section (comment form)
+
+    @property
+    def tokens(self) -> int:
+        return len(self.preamble) + len(self.context)
+
+
+EMPTY = Retrieved(style="comments", snippets=[], pool=[], preamble=[], context=[])
+
+
+def uri_path(uri: str) -> Path | None:
+    parsed = urlparse(uri)
+    return Path(unquote(parsed.path)) if parsed.scheme == "file" else None
+
+
+def names_near(lines: list[str], cursor_column: int) -> list[str]:
+    """Names used before the cursor, nearest first: the cursor line's complete words (not
+    the one being typed, which changes every key), then the lines above it."""
+    current = lines[-1][:cursor_column] if lines else ""
+    current = PARTIAL_WORD.sub("", current)
+    seen: dict[str, None] = {}
+    for line in [current, *reversed(lines[:-1])]:
+        for word in reversed(neighbours.WORD.findall(line)):
+            if len(word) > 1 and word not in neighbours.STOP_WORDS:
+                seen.setdefault(word, None)
+    return list(seen)
+
+
+class Retriever:
+    def __init__(
+        self,
+        documents: DocumentStore,
+        settings: ContextSettings,
+        root: Path | None,
+        tokenize: Tokenize,
+        fim: FimTokens,
+        repo_level: bool,
+    ) -> None:
+        self.documents = documents
+        self.settings = settings
+        self.root = root
+        self.tokenize = tokenize
+        self.fim = fim
+        wants_repo = settings.snippet_format == "repo" or (settings.snippet_format == "auto" and repo_level)
+        self.style: SnippetStyle = "repo" if wants_repo and fim.has_repo_tokens else "comments"
+        self.rules = IgnoreRules.for_root(root, settings.ignore, settings.use_gitignore)
+        self.index: WorkspaceIndex | None = None
+        if root is not None and settings.workspace_index:
+            self.index = WorkspaceIndex(root, self.rules, settings.index_max_files, settings.max_file_kb * 1024)
+        self.edits = EditRing()
+        self.open_symbols = OpenSymbols()
+        self._recent: OrderedDict[str, None] = OrderedDict()  # least recently used first
+        self._windows: dict[str, tuple[int, list[neighbours.TextWindow]]] = {}
+        self._selections: OrderedDict[str, tuple[object, Retrieved]] = OrderedDict()
+        self._tokens: OrderedDict[str, list[int]] = OrderedDict()
+        self._ignored: dict[str, str | None] = {}
+
+    def start(self) -> None:
+        if self.index is not None:
+            self.index.start()
+
+    def stop(self) -> None:
+        if self.index is not None:
+            self.index.stop()
+
+    # --- what the server tells it ----------------------------------------------------------
+
+    def touch(self, uri: str) -> None:
+        """The document was opened, edited or completed in: it is recently used."""
+        self._recent[uri] = None
+        self._recent.move_to_end(uri)
+
+    def forget(self, uri: str) -> None:
+        self._recent.pop(uri, None)
+        self._windows.pop(uri, None)
+        self._selections.pop(uri, None)
+        self._ignored.pop(uri, None)
+        self.open_symbols.forget(uri)
+        self.edits.forget(uri)
+
+    def ignored(self, uri: str) -> str | None:
+        """Why the document must stay out of every prompt (an ignore rule), or None."""
+        if uri not in self._ignored:
+            path = uri_path(uri)
+            self._ignored[uri] = self.rules.ignored(path) if path is not None else None
+        return self._ignored[uri]
+
+    # --- the context for one request -------------------------------------------------------
+
+    def retrieve(self, snapshot: Snapshot, window: Span, budget: int) -> Retrieved:
+        document = self._current(snapshot)
+        if document is None or budget <= 0:
+            return EMPTY
+        before = snapshot.text[: snapshot.offset]
+        line_start = before.rfind("\n") + 1
+        near = before[max(0, _nth_last_newline(before, NEAR_LINES)) :].split("\n")
+        names = names_near(near, snapshot.offset - line_start)
+        others = self._other_documents(snapshot.uri)
+        key = (
+            window.start_line,
+            window.end_line,
+            tuple(names),
+            self.index.generation if self.index else 0,
+            tuple((d.uri, d.version) for d in others),
+            tuple((r.uri, r.start_line, r.end_line) for r in self.edits.newest_first()),
+            budget,
+        )
+        cached = self._selections.get(snapshot.uri)
+        if cached is not None and cached[0] == key:
+            self._selections.move_to_end(snapshot.uri)
+            return cached[1]
+        query = neighbours.words("\n".join(near[:-1]))
+        pool = dedupe(self._candidates(snapshot, document, names, query, others), window)
+        result = self._render(snapshot, pool, budget)
+        self._selections[snapshot.uri] = (key, result)
+        self._selections.move_to_end(snapshot.uri)
+        if len(self._selections) > SELECTIONS:
+            self._selections.popitem(last=False)
+        return result
+
+    def last(self, uri: str) -> Retrieved | None:
+        """The context last chosen for the document."""
+        cached = self._selections.get(uri)
+        return cached[1] if cached is not None else None
+
+    def _current(self, snapshot: Snapshot) -> Document | None:
+        """The snapshot's document, if it is still at the snapshot's version (its syntax tree
+        then matches the snapshot's text)."""
+        if snapshot.uri not in self.documents:
+            return None
+        document = self.documents.get(snapshot.uri)
+        return document if document.version == snapshot.version else None
+
+    def _other_documents(self, uri: str) -> list[Document]:
+        """The most recently used other open documents that may enter a prompt."""
+        found = []
+        for other in reversed(self._recent):
+            if other != uri and other in self.documents and self.ignored(other) is None:
+                found.append(self.documents.get(other))
+                if len(found) >= self.settings.recent_files:
+                    break
+        return found
+
+    def _candidates(
+        self, snapshot: Snapshot, document: Document, names: list[str], query: frozenset[str], others: list[Document]
+    ) -> Iterator[Candidate]:
+        yield from self._scopes(snapshot, document)
+        yield from self._imports(document)
+        yield from self._definitions(document, names, others)
+        yield from self._similar(query, others)
+        yield from self._edits(snapshot.uri)
+
+    def _scopes(self, snapshot: Snapshot, document: Document) -> Iterator[Candidate]:
+        syntax = document.syntax
+        if syntax is None:
+            return
+        scopes = extract.enclosing_scopes(syntax, syntax.byte_offset(snapshot.offset))
+        for depth, scope in enumerate(reversed(scopes)):
+            lines = scope.header.count("\n") + 1
+            yield self._candidate(
+                "scope",
+                document.uri,
+                scope.start_line,
+                scope.header,
+                score("scope", depth=depth, same_file=True),
+                f"encloses the cursor ({scope.kind} {scope.name})",
+                keep_lines=lines,
+            )
+
+    def _imports(self, document: Document) -> Iterator[Candidate]:
+        if document.syntax is None:
+            return
+        found = extract.imports(document.syntax)
+        if found:
+            text = "\n".join(snippet.text for snippet in found)
+            yield self._candidate(
+                "import", document.uri, found[0].start_line, text, score("import", same_file=True), "the file's imports"
+            )
+
+    def _definitions(self, document: Document, names: list[str], others: list[Document]) -> Iterator[Candidate]:
+        """Where each name near the cursor is defined: in this file, else in another open
+        document, else in the workspace index."""
+        own = self.open_symbols.of(document.uri, document.version, document.syntax)
+        open_paths = {str(p) for d in others if (p := uri_path(d.uri)) is not None}
+        resolved = 0
+        for rank, name in enumerate(names):
+            if resolved >= MAX_NAMES:
+                break
+            hits: list[tuple[Symbol, str]] = [(s, document.uri) for s in own.get(name, [])]
+            for other in others:
+                if len(hits) >= HITS_PER_NAME:
+                    break
+                symbols = self.open_symbols.of(other.uri, other.version, other.syntax)
+                hits.extend((s, other.uri) for s in symbols.get(name, []))
+            if not hits and self.index is not None:
+                hits = [(s, Path(s.path).as_uri()) for s in self.index.lookup(name) if s.path not in open_paths]
+            if hits:
+                resolved += 1
+            for symbol, uri in hits[:HITS_PER_NAME]:
+                text = symbol.text or (self.index.body(symbol) if self.index else symbol.header)
+                yield self._candidate(
+                    "definition",
+                    uri,
+                    symbol.start_line,
+                    text,
+                    score("definition", distance_rank=rank, same_file=uri == document.uri),
+                    f"defines {name}",
+                    keep_lines=symbol.header.count("\n") + 1,
+                )
+
+    def _similar(self, query: frozenset[str], others: list[Document]) -> Iterator[Candidate]:
+        if not query:
+            return
+        documents = [(d.uri, self._windows_of(d)) for d in others]
+        for match in neighbours.most_similar(query, documents, SIMILAR_LIMIT):
+            lines = self.documents.get(match.uri).text.split("\n")[match.start_line : match.end_line + 1]
+            yield self._candidate(
+                "similar",
+                match.uri,
+                match.start_line,
+                "\n".join(lines),
+                score("similar", similarity=match.similarity),
+                f"similarity {match.similarity:.2f}",
+            )
+
+    def _windows_of(self, document: Document) -> list[neighbours.TextWindow]:
+        cached = self._windows.get(document.uri)
+        if cached is None or cached[0] != document.version:
+            cached = (document.version, neighbours.windows_of(document.text))
+            self._windows[document.uri] = cached
+        return cached[1]
+
+    def _edits(self, uri: str) -> Iterator[Candidate]:
+        for age, region in enumerate(self.edits.newest_first()):
+            if region.uri not in self.documents or self.ignored(region.uri) is not None:
+                continue
+            lines = self.documents.get(region.uri).text.split("\n")
+            start = max(0, region.start_line - EDIT_CONTEXT_LINES)
+            text = "\n".join(lines[start : region.end_line + EDIT_CONTEXT_LINES + 1])
+            yield self._candidate(
+                "edit", region.uri, start, text, score("edit", age=age, same_file=region.uri == uri), "edited recently"
+            )
+
+    def _candidate(
+        self, kind: str, uri: str, start_line: int, text: str, value: float, reason: str, keep_lines: int = 1
+    ) -> Candidate:
+        text = text.strip("\n")
+        if self.settings.mask_secrets:
+            text = mask_secrets(text)[0]
+        return msgspec.convert(
+            {
+                "kind": kind,
+                "path": self.display_path(uri),
+                "uri": uri,
+                "start_line": start_line,
+                "end_line": start_line + text.count("\n"),
+                "text": text,
+                "score": round(value, 4),
+                "reason": reason,
+                "keep_lines": keep_lines,
+            },
+            Candidate,
+        )
+
+    def display_path(self, uri: str) -> str:
+        path = uri_path(uri)
+        if path is None:
+            return uri
+        if self.root is not None and path.is_relative_to(self.root):
+            return path.relative_to(self.root).as_posix()
+        return path.name
+
+    # --- rendering -------------------------------------------------------------------------
+
+    def _encode(self, text: str) -> list[int]:
+        tokens = self._tokens.get(text)
+        if tokens is None:
+            tokens = self._tokens[text] = self.tokenize(text)
+            if len(self._tokens) > TOKEN_CACHE:
+                self._tokens.popitem(last=False)
+        return tokens
+
+    def _render(self, snapshot: Snapshot, pool: list[Candidate], budget: int) -> Retrieved:
+        if self.style == "repo":
+            root_name = self.root.name if self.root is not None else "workspace"
+            head = [self.fim.repo_name, *self._encode(f"{root_name}\n")]
+            tail = [self.fim.file_sep, *self._encode(f"{self.display_path(snapshot.uri)}\n")]
+
+            def render(c: Candidate) -> list[int]:
+                return [self.fim.file_sep, *self._encode(repo_snippet_text(c.path, c.text))]
+
+            chosen = stable_order(pack(pool, budget - len(head) - len(tail), render))
+            body = [token for c in chosen for token in render(c)]
+            return Retrieved(style="repo", snippets=chosen, pool=pool, preamble=[*head, *body, *tail], context=[])
+
+        comment = line_comment(snapshot.language_id)
+
+        def render_comment(c: Candidate) -> list[int]:
+            return self._encode(comment_snippet(c.path, c.text, comment))
+
+        chosen = stable_order(pack(pool, budget, render_comment))
+        context = [token for c in chosen for token in render_comment(c)]
+        return Retrieved(style="comments", snippets=chosen, pool=pool, preamble=[], context=context)
+
+
+def _nth_last_newline(text: str, n: int) -> int:
+    """The offset just after the ``n``-th newline from the end (0 if there are fewer)."""
+    position = len(text)
+    for _ in range(n):
+        position = text.rfind("\n", 0, position)
+        if position < 0:
+            return 0
+    return position + 1

@@ -1,0 +1,28 @@
+"""The model catalogue (``catalogue.toml``): families, their FIM templates and tokens."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+CATALOGUE = Path(__file__).with_name("catalogue.toml")
+
+
+class Family(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    name: str
+    fim_prefix: str
+    fim_suffix: str
+    fim_middle: str
+    order: Literal["psm", "spm"]
+    repo_name: str = ""
+    file_sep: str = ""
+    stop: list[str] = []
+
+
+def families(path: Path = CATALOGUE) -> dict[str, Family]:
+    with path.open("rb") as file:
+        data = tomllib.load(file)
+    return msgspec.convert(data["families"], dict[str, Family])
