@@ -4,10 +4,15 @@ The prefix keeps the lines nearest the cursor and the suffix the lines right aft
 both are cut at line boundaries so the model sees whole lines (except the cursor's own).
 The prefix's first line moves in steps of ``START_STRIDE_LINES``, not with every keystroke,
 so consecutive prompts share their tokens up to the cursor (KV reuse).
+
+Tokenizing is the expensive part (a few MB/s), so lines are measured with per-line token
+counts that are remembered (``Encoder``), and the window's text is tokenized once, with
+the part before the cursor's line remembered too: typing within a line tokenizes that line.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 
 import msgspec
@@ -16,6 +21,8 @@ Tokenize = Callable[[str], list[int]]
 
 CHARS_PER_TOKEN_CEILING = 8  # no code tokenizer packs more: bounds the text we tokenize
 START_STRIDE_LINES = 16  # the prefix window starts on a multiple of this many lines
+HEADS = 64  # texts remembered by ``Encoder`` (before their last newline)
+LINE_COUNTS = 50_000  # lines whose token count ``Encoder`` remembers
 
 
 class Window(msgspec.Struct, frozen=True, kw_only=True):
@@ -25,30 +32,119 @@ class Window(msgspec.Struct, frozen=True, kw_only=True):
     suffix_chars: int
 
 
+class Encoder:
+    """A tokenizer that remembers: the tokens of a text up to its last newline (the part
+    that stays the same while the user types on the last line) and the token count of
+    single lines. A text is tokenized as its head plus ``"\\n" + tail``; that equals
+    tokenizing it whole except where whitespace ends the head's last line (harmless:
+    the result is the same for the same text, which is what the caches need)."""
+
+    def __init__(self, encode: Tokenize) -> None:
+        self._encode = encode
+        self._heads: OrderedDict[str, list[int]] = OrderedDict()
+        self._counts: dict[str, int] = {}
+
+    def __call__(self, text: str) -> list[int]:
+        cut = text.rfind("\n")
+        if cut <= 0:
+            return self._encode(text)
+        head = text[:cut]
+        tokens = self._heads.get(head)
+        if tokens is None:
+            tokens = self._heads[head] = self._encode(head)
+            if len(self._heads) > HEADS:
+                self._heads.popitem(last=False)
+        else:
+            self._heads.move_to_end(head)
+        return tokens + self._encode(text[cut:])
+
+    def line_tokens(self, line: str) -> int:
+        """Tokens of ``line`` with its newline."""
+        count = self._counts.get(line)
+        if count is None:
+            if len(self._counts) >= LINE_COUNTS:
+                self._counts.clear()
+            count = self._counts[line] = len(self._encode(line + "\n"))
+        return count
+
+
+def _line_tokens(tokenize: Tokenize) -> Callable[[str], int]:
+    if isinstance(tokenize, Encoder):
+        return tokenize.line_tokens
+    return lambda line: len(tokenize(line + "\n"))
+
+
+def _tail_start(text: str, budget: int, tokenize: Tokenize) -> int:
+    """Where the longest run of whole trailing lines of ``text`` within ``budget`` starts,
+    by line token counts (an estimate: tokens can merge across a line break)."""
+    count = _line_tokens(tokenize)
+    start = text.rfind("\n") + 1  # the cursor's own line, partly typed
+    used = len(tokenize(text[start:]))
+    if used > budget:
+        return -1
+    while start > 0:
+        previous = text.rfind("\n", 0, start - 1) + 1
+        used += count(text[previous : start - 1])
+        if used > budget:
+            break
+        start = previous
+    return start
+
+
+def _head_end(text: str, budget: int, tokenize: Tokenize) -> int:
+    """Where the longest run of whole leading lines of ``text`` within ``budget`` ends."""
+    count = _line_tokens(tokenize)
+    end, used = 0, 0
+    while end < len(text):
+        newline = text.find("\n", end)
+        if newline < 0:
+            cost = len(tokenize(text[end:]))
+            if used + cost <= budget:
+                end, used = len(text), used + cost
+            break
+        used += count(text[end:newline])
+        if used > budget:
+            break
+        end = newline + 1
+    return end
+
+
 def _fit_tail(text: str, budget: int, tokenize: Tokenize) -> tuple[list[int], int]:
     """Tokens of the longest run of whole trailing lines of ``text`` within ``budget``."""
-    text = text[-budget * CHARS_PER_TOKEN_CEILING :] if budget else ""
-    while text:
-        tokens = tokenize(text)
-        if len(tokens) <= budget:
-            return tokens, len(text)
-        # Drop leading lines in proportion to the overshoot (at least one line).
-        keep = int(len(text) * budget / len(tokens) * 0.95)
-        cut = text.find("\n", len(text) - keep)
-        text = text[cut + 1 :] if 0 <= cut < len(text) - 1 else text[len(text) - keep :]
-    return [], 0
+    if budget <= 0 or not text:
+        return [], 0
+    start = _tail_start(text, budget, tokenize)
+    if start < 0:  # the cursor's line alone is over budget: keep its end
+        text = text[-budget * CHARS_PER_TOKEN_CEILING :]
+        while text:
+            tokens = tokenize(text)
+            if len(tokens) <= budget:
+                return tokens, len(text)
+            text = text[len(text) - int(len(text) * budget / len(tokens) * 0.95) :]
+        return [], 0
+    return _exact_tail(text, start, budget, tokenize)
+
+
+def _exact_tail(text: str, start: int, budget: int, tokenize: Tokenize) -> tuple[list[int], int]:
+    """Tokens of ``text[start:]``, dropping leading lines should the estimate have been short."""
+    while True:
+        tokens = tokenize(text[start:])
+        if len(tokens) <= budget or start >= len(text):
+            return tokens, len(text) - start
+        newline = text.find("\n", start)
+        start = newline + 1 if newline >= 0 else len(text)
 
 
 def _fit_head(text: str, budget: int, tokenize: Tokenize) -> tuple[list[int], int]:
     """Tokens of the longest run of whole leading lines of ``text`` within ``budget``."""
-    text = text[: budget * CHARS_PER_TOKEN_CEILING] if budget else ""
-    while text:
-        tokens = tokenize(text)
+    if budget <= 0 or not text:
+        return [], 0
+    end = _head_end(text, budget, tokenize)
+    while end > 0:
+        tokens = tokenize(text[:end])
         if len(tokens) <= budget:
-            return tokens, len(text)
-        keep = int(len(text) * budget / len(tokens) * 0.95)
-        cut = text.rfind("\n", 0, keep)
-        text = text[: cut + 1] if cut > 0 else text[:keep]
+            return tokens, end
+        end = text.rfind("\n", 0, end - 1) + 1
     return [], 0
 
 
@@ -72,13 +168,18 @@ def local_window(prefix: str, suffix: str, budget: int, suffix_share: float, tok
     """Split ``budget`` tokens between the text before and after the cursor.
 
     The suffix gets at most ``suffix_share`` of the budget; what it leaves unused goes
-    to the prefix, which matters most for a left-to-right model.
+    to the prefix, which matters most for a left-to-right model. ``tokenize`` may be an
+    ``Encoder`` (what the server uses) or any function from text to tokens.
     """
     suffix_tokens, suffix_chars = _fit_head(suffix, int(budget * suffix_share), tokenize)
-    prefix_tokens, prefix_chars = _fit_tail(prefix, budget - len(suffix_tokens), tokenize)
-    if 0 < prefix_chars < len(prefix):
-        start = _stable_start(prefix, len(prefix) - prefix_chars)
-        if start != len(prefix) - prefix_chars:
-            prefix_chars = len(prefix) - start
-            prefix_tokens = tokenize(prefix[start:])
+    prefix_budget = budget - len(suffix_tokens)
+    if prefix_budget <= 0 or not prefix:
+        return Window(prefix=[], suffix=suffix_tokens, prefix_chars=0, suffix_chars=suffix_chars)
+    start = _tail_start(prefix, prefix_budget, tokenize)
+    if start < 0:
+        prefix_tokens, prefix_chars = _fit_tail(prefix, prefix_budget, tokenize)
+    else:
+        if start > 0:
+            start = _stable_start(prefix, start)
+        prefix_tokens, prefix_chars = _exact_tail(prefix, start, prefix_budget, tokenize)
     return Window(prefix=prefix_tokens, suffix=suffix_tokens, prefix_chars=prefix_chars, suffix_chars=suffix_chars)

@@ -71,6 +71,7 @@ class Pipeline:
         self._prefetch: asyncio.Task[None] | None = None
         self._latest: dict[str, int] = {}  # per document: the newest request's id
         self._last_prompt: dict[str, list[int]] = {}  # per document: the previous prompt's tokens
+        self._encoder: context.Encoder | None = None  # the model's tokenizer, with memory
         self.debounce = Debounce(config.completion.debounce_ms)
 
     def state_sizes(self) -> dict[str, int]:
@@ -324,7 +325,9 @@ class Pipeline:
         settings = self.config.completion
         budget = max(16, min(settings.prompt_tokens, engine.n_ctx - settings.max_tokens - PROMPT_MARGIN))
         prompt_prefix, heal = split_heal(prefix)
-        encode = engine.vocabulary.encode
+        if self._encoder is None:
+            self._encoder = context.Encoder(engine.vocabulary.encode)
+        encode = self._encoder
         retrieved = reuse or EMPTY
         if self.retriever is not None:
             share = int(budget * self.config.context.crossfile_share)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -43,6 +44,7 @@ SIMILAR_LIMIT = 3
 EDIT_CONTEXT_LINES = 1  # around an edited region
 TOKEN_CACHE = 1024
 SELECTIONS = 64  # documents whose last selection is kept
+REFRESH_S = 1.0  # a changing document's imports are found again at most this often
 PARTIAL_WORD = re.compile(r"[A-Za-z0-9_]+$")
 
 
@@ -104,6 +106,9 @@ class Retriever:
         self.open_symbols = OpenSymbols()
         self._recent: OrderedDict[str, None] = OrderedDict()  # least recently used first
         self._windows: dict[str, tuple[int, list[neighbours.TextWindow]]] = {}
+        self._lines: dict[str, tuple[int, list[str]]] = {}
+        self._import_cache: dict[str, tuple[int, float, list[extract.Snippet]]] = {}
+        self._others_symbols: tuple[object, dict[str, list[tuple[Symbol, str]]]] = ((), {})
         self._selections: OrderedDict[str, tuple[object, Retrieved]] = OrderedDict()
         self._tokens: OrderedDict[str, list[int]] = OrderedDict()
         self._ignored: dict[str, str | None] = {}
@@ -126,6 +131,8 @@ class Retriever:
     def forget(self, uri: str) -> None:
         self._recent.pop(uri, None)
         self._windows.pop(uri, None)
+        self._lines.pop(uri, None)
+        self._import_cache.pop(uri, None)
         self._selections.pop(uri, None)
         self._ignored.pop(uri, None)
         self.open_symbols.forget(uri)
@@ -221,9 +228,16 @@ class Retriever:
             )
 
     def _imports(self, document: Document) -> Iterator[Candidate]:
+        """The file's imports, found again at most every ``REFRESH_S`` while it changes
+        (they are read from the whole tree, and change far less often than the text)."""
         if document.syntax is None:
             return
-        found = extract.imports(document.syntax)
+        cached = self._import_cache.get(document.uri)
+        now = time.monotonic()
+        if cached is None or (cached[0] != document.version and now - cached[1] >= REFRESH_S):
+            cached = (document.version, now, extract.imports(document.syntax))
+            self._import_cache[document.uri] = cached
+        found = cached[2]
         if found:
             text = "\n".join(snippet.text for snippet in found)
             yield self._candidate(
@@ -234,17 +248,14 @@ class Retriever:
         """Where each name near the cursor is defined: in this file, else in another open
         document, else in the workspace index."""
         own = self.open_symbols.of(document.uri, document.version, document.syntax)
+        in_others = self._symbols_of(others)
         open_paths = {str(p) for d in others if (p := uri_path(d.uri)) is not None}
         resolved = 0
         for rank, name in enumerate(names):
             if resolved >= MAX_NAMES:
                 break
             hits: list[tuple[Symbol, str]] = [(s, document.uri) for s in own.get(name, [])]
-            for other in others:
-                if len(hits) >= HITS_PER_NAME:
-                    break
-                symbols = self.open_symbols.of(other.uri, other.version, other.syntax)
-                hits.extend((s, other.uri) for s in symbols.get(name, []))
+            hits.extend(in_others.get(name, []))
             if not hits and self.index is not None:
                 hits = [(s, Path(s.path).as_uri()) for s in self.index.lookup(name) if s.path not in open_paths]
             if hits:
@@ -261,12 +272,30 @@ class Retriever:
                     keep_lines=symbol.header.count("\n") + 1,
                 )
 
+    def _symbols_of(self, others: list[Document]) -> dict[str, list[tuple[Symbol, str]]]:
+        """The definitions of the other open documents by name, most recently used first."""
+        key = tuple((d.uri, d.version) for d in others)
+        if self._others_symbols[0] != key:
+            merged: dict[str, list[tuple[Symbol, str]]] = {}
+            for other in others:
+                for name, symbols in self.open_symbols.of(other.uri, other.version, other.syntax).items():
+                    merged.setdefault(name, []).extend((s, other.uri) for s in symbols)
+            self._others_symbols = (key, merged)
+        return self._others_symbols[1]
+
+    def _lines_of(self, document: Document) -> list[str]:
+        cached = self._lines.get(document.uri)
+        if cached is None or cached[0] != document.version:
+            cached = (document.version, document.text.split("\n"))
+            self._lines[document.uri] = cached
+        return cached[1]
+
     def _similar(self, query: frozenset[str], others: list[Document]) -> Iterator[Candidate]:
         if not query:
             return
         documents = [(d.uri, self._windows_of(d)) for d in others]
         for match in neighbours.most_similar(query, documents, SIMILAR_LIMIT):
-            lines = self.documents.get(match.uri).text.split("\n")[match.start_line : match.end_line + 1]
+            lines = self._lines_of(self.documents.get(match.uri))[match.start_line : match.end_line + 1]
             yield self._candidate(
                 "similar",
                 match.uri,
@@ -287,7 +316,7 @@ class Retriever:
         for age, region in enumerate(self.edits.newest_first()):
             if region.uri not in self.documents or self.ignored(region.uri) is not None:
                 continue
-            lines = self.documents.get(region.uri).text.split("\n")
+            lines = self._lines_of(self.documents.get(region.uri))
             start = max(0, region.start_line - EDIT_CONTEXT_LINES)
             text = "\n".join(lines[start : region.end_line + EDIT_CONTEXT_LINES + 1])
             yield self._candidate(
