@@ -47,6 +47,8 @@ test: $(TEST_STAMP)
 	$(BIN)/python -m bench decode --smoke --out $(VENV)/bench-decode-smoke.json
 	$(BIN)/python -m bench kv --smoke --out $(VENV)/bench-kv-smoke.json
 	$(BIN)/python -m bench speculative --smoke --out $(VENV)/bench-speculative-smoke.json
+	$(BIN)/python -m bench context --smoke --out $(VENV)/bench-context-smoke.json
+	$(BIN)/python -m bench quality --smoke --out $(VENV)/bench-quality-smoke.json
 	$(MAKE) --no-print-directory lint
 
 lint: $(TEST_STAMP)

@@ -102,6 +102,11 @@ def replay(pipeline: Pipeline, documents: DocumentStore, uri: str, lines: list[i
     }
 
 
+def rss_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * 4096 / 1e6
+
+
 def _common(a: list[int], b: list[int]) -> int:
     count = 0
     for x, y in zip(a, b, strict=False):
@@ -120,16 +125,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         current.write_text(current_file(source_pool()), encoding="utf-8")
         config = apply_layer(Config(), {"cache": {"enabled": False}, "context": {"index_max_files": 100_000}}, "bench")
         result: dict[str, Any] = {"workspace_files": len(files), "open_documents": args.open_files + 1}
-        for mode in ("with_retrieval", "window_only"):
+        for mode in ("during_indexing", "with_retrieval", "window_only"):
             documents = DocumentStore()
             for path in rng.sample(files, min(args.open_files, len(files))):
                 documents.open(path.as_uri(), "python", 0, path.read_text(encoding="utf-8", errors="replace"))
             uri = current.as_uri()
             documents.open(uri, "python", 0, current.read_text(encoding="utf-8"))
-            started = time.perf_counter()
-            pipeline = build_pipeline(config, documents if mode == "with_retrieval" else None, root / "workspace")
+            started, memory = time.perf_counter(), rss_mb()
+            pipeline = build_pipeline(config, documents if mode != "window_only" else None, root / "workspace")
             try:
                 index = pipeline.retriever.index if pipeline.retriever else None
+                if mode == "during_indexing":  # typing while the index is built on its thread
+                    assert index is not None
+                    for other in documents.uris():
+                        pipeline.opened(other)
+                    result[mode] = replay(pipeline, documents, uri, _lines(documents, uri, args), args.keystrokes)
+                    result[mode]["index_files_when_done_typing"] = index.files
+                    continue
                 if index is not None:
                     index.done.wait()
                     result["index"] = {
@@ -137,16 +149,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         "definitions": index.symbols,
                         "seconds": round(index.seconds, 2),
                         "wall_seconds_from_start": round(time.perf_counter() - started, 2),
+                        "rss_growth_mb": round(rss_mb() - memory, 1),
                     }
                 for other in documents.uris():
                     pipeline.opened(other)
-                text_lines = documents.get(uri).text.split("\n")
-                candidates = [i for i in range(50, len(text_lines)) if 10 <= len(text_lines[i].strip()) <= 70]
-                lines = sorted(random.Random(args.seed).sample(candidates, min(args.sessions, len(candidates))))
-                result[mode] = replay(pipeline, documents, uri, lines, args.keystrokes)
+                result[mode] = replay(pipeline, documents, uri, _lines(documents, uri, args), args.keystrokes)
             finally:
                 pipeline.close()
     return result
+
+
+def _lines(documents: DocumentStore, uri: str, args: argparse.Namespace) -> list[int]:
+    """The lines typed again: the same ones in every mode."""
+    text_lines = documents.get(uri).text.split("\n")
+    candidates = [i for i in range(50, len(text_lines)) if 10 <= len(text_lines[i].strip()) <= 70]
+    return sorted(random.Random(args.seed).sample(candidates, min(args.sessions, len(candidates))))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -164,7 +181,7 @@ def main(args: argparse.Namespace) -> None:
     write("context", result, args.out or Path("bench/results/context.json"))
     print("| mode | context p50 / p95 / p99 ms | apply (incl. parse) p50 / p99 ms | shared prompt median |")
     print("| --- | --- | --- | --- |")
-    for mode in ("with_retrieval", "window_only"):
+    for mode in ("during_indexing", "with_retrieval", "window_only"):
         r = result[mode]
         c, a = r["context_ms"], r["apply_ms"]
         print(
@@ -173,4 +190,7 @@ def main(args: argparse.Namespace) -> None:
         )
     if "index" in result:
         index = result["index"]
-        print(f"\nindex: {index['files']} files, {index['definitions']} definitions in {index['seconds']} s")
+        print(
+            f"\nindex: {index['files']} files, {index['definitions']} definitions in {index['seconds']} s,"
+            f" +{index['rss_growth_mb']} MB resident"
+        )

@@ -3,9 +3,10 @@ context retrieved from outside the local window.
 
 Held-out code: the sources of installed packages (the default model trained on the Python
 standard library only). Each package folder is a workspace, indexed as the server indexes
-one. Two kinds of holes, both cut at the start of a name and ending at the line's end:
-- ``crossfile``: the name is defined in another file of the package (where retrieval
-  should help: the model cannot know the name otherwise);
+one. Holes are cut right after a call's or attribute access's ``name(`` / ``name.`` and end at
+the line's end (what the model must write: the arguments, the attribute):
+- ``crossfile``: the name is defined in another file of the package only (where its
+  definition, retrieved, tells the model the parameters it cannot otherwise know);
 - ``any``: a name of any origin (to see that the extra context does not hurt elsewhere).
 Generation is greedy through the real pipeline (cache off), so the only difference between
 the two runs is the retrieved context.
@@ -34,7 +35,7 @@ from copilot.symbols import WorkspaceIndex
 from .report import write
 
 DEFAULT_PACKAGES = ("pygls", "_pytest", "pathspec", "tqdm", "hypothesis")
-NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{3,}")
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{3,}(?=[(.])")
 
 
 class Hole(msgspec.Struct, frozen=True, kw_only=True):
@@ -77,16 +78,17 @@ def make_holes(root: Path, per_kind: int, rng: random.Random) -> list[Hole]:
         match = rng.choice(names)
         elsewhere = [s for s in index.lookup(match.group()) if s.path != str(path)]
         kind = "crossfile" if elsewhere and not any(s.path == str(path) for s in index.lookup(match.group())) else "any"
-        if len(found[kind]) < per_kind and len(line) - match.start() >= 4:
+        cut = match.end() + 1  # after the "(" or "."
+        if len(found[kind]) < per_kind and len(line.rstrip()) - cut >= 4:
             found[kind].append(
                 Hole(
                     kind=kind,
                     root=str(root),
                     path=str(path),
                     line=number,
-                    column=match.start(),
+                    column=cut,
                     name=match.group(),
-                    target=line[match.start() :].rstrip(),
+                    target=line[cut:].rstrip(),
                 )
             )
     index.stop()

@@ -6,9 +6,12 @@ index), similar code in recently used documents and the regions edited last. One
 ranked, deduplicated and packed into the share of the prompt budget this context gets,
 then rendered in a stable order (see ``prompt``).
 
-The selection is reused while nothing it depends on changed (the cursor's line, the names
-near it, the other documents, the edit ring), so typing within a line costs a dictionary
-lookup here and the prompt's leading tokens stay the same for the model's KV cache.
+Every change to the snippets makes the model evaluate the whole prompt after them again
+(hundreds of milliseconds for a real model on a CPU), so the selection changes as little as
+it can: it is reused while the cursor's line and the names before it stay the same, even
+when other documents change, for up to ``STALE_S``; when it must change, the snippets still
+wanted stay first, as they were, and new ones follow. Typing within a line costs a
+dictionary lookup here.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from .documents import Document, DocumentStore, Snapshot
 from .languages import line_comment
 from .privacy import IgnoreRules, mask_secrets
 from .prompt import FimTokens, SnippetStyle, comment_snippet, repo_snippet_text
-from .ranking import Candidate, Span, dedupe, pack, score, stable_order
+from .ranking import Candidate, Kind, Render, Span, dedupe, pack, score, stable_order
 from .recent_edits import EditRing
 from .symbols import OpenSymbols, Symbol, WorkspaceIndex
 
@@ -44,6 +47,7 @@ SIMILAR_LIMIT = 3
 EDIT_CONTEXT_LINES = 1  # around an edited region
 TOKEN_CACHE = 1024
 SELECTIONS = 64  # documents whose last selection is kept
+STALE_S = 15.0  # context from elsewhere may lag this long behind edits there (see Retriever.retrieve)
 REFRESH_S = 1.0  # a changing document's imports are found again at most this often
 PARTIAL_WORD = re.compile(r"[A-Za-z0-9_]+$")
 
@@ -60,6 +64,13 @@ class Retrieved(msgspec.Struct, frozen=True, kw_only=True):
         return len(self.preamble) + len(self.context)
 
 
+class _Selection(msgspec.Struct, frozen=True, kw_only=True):
+    here: tuple[object, ...]  # what it depends on in the document itself (and the index)
+    elsewhere: tuple[object, ...]  # ... and in the other documents and the edit ring
+    made_at: float  # when it was last chosen afresh
+    result: Retrieved
+
+
 EMPTY = Retrieved(style="comments", snippets=[], pool=[], preamble=[], context=[])
 
 
@@ -68,11 +79,10 @@ def uri_path(uri: str) -> Path | None:
     return Path(unquote(parsed.path)) if parsed.scheme == "file" else None
 
 
-def names_near(lines: list[str], cursor_column: int) -> list[str]:
-    """Names used before the cursor, nearest first: the cursor line's complete words (not
-    the one being typed, which changes every key), then the lines above it."""
-    current = lines[-1][:cursor_column] if lines else ""
-    current = PARTIAL_WORD.sub("", current)
+def names_near(lines: list[str]) -> list[str]:
+    """Names used before the cursor (``lines`` end at it), nearest first: the cursor line's
+    complete words (not the one being typed, which changes every key), then the lines above."""
+    current = PARTIAL_WORD.sub("", lines[-1]) if lines else ""
     seen: dict[str, None] = {}
     for line in [current, *reversed(lines[:-1])]:
         for word in reversed(neighbours.WORD.findall(line)):
@@ -109,7 +119,7 @@ class Retriever:
         self._lines: dict[str, tuple[int, list[str]]] = {}
         self._import_cache: dict[str, tuple[int, float, list[extract.Snippet]]] = {}
         self._others_symbols: tuple[object, dict[str, list[tuple[Symbol, str]]]] = ((), {})
-        self._selections: OrderedDict[str, tuple[object, Retrieved]] = OrderedDict()
+        self._selections: OrderedDict[str, _Selection] = OrderedDict()
         self._tokens: OrderedDict[str, list[int]] = OrderedDict()
         self._ignored: dict[str, str | None] = {}
 
@@ -152,27 +162,27 @@ class Retriever:
         if document is None or budget <= 0:
             return EMPTY
         before = snapshot.text[: snapshot.offset]
-        line_start = before.rfind("\n") + 1
-        near = before[max(0, _nth_last_newline(before, NEAR_LINES)) :].split("\n")
-        names = names_near(near, snapshot.offset - line_start)
+        near = before[_nth_last_newline(before, NEAR_LINES) :].split("\n")
+        names = names_near(near)
         others = self._other_documents(snapshot.uri)
-        key = (
-            window.start_line,
-            window.end_line,
-            tuple(names),
-            self.index.generation if self.index else 0,
+        # The index changes only while it is built: new definitions are worth a change at once.
+        here = (window.start_line, window.end_line, tuple(names), budget, self.index.generation if self.index else 0)
+        elsewhere = (
             tuple((d.uri, d.version) for d in others),
             tuple((r.uri, r.start_line, r.end_line) for r in self.edits.newest_first()),
-            budget,
         )
+        now = time.monotonic()
         cached = self._selections.get(snapshot.uri)
-        if cached is not None and cached[0] == key:
+        fresh = cached is None or now - cached.made_at >= STALE_S
+        if cached is not None and cached.here == here and (cached.elsewhere == elsewhere or not fresh):
             self._selections.move_to_end(snapshot.uri)
-            return cached[1]
+            return cached.result
         query = neighbours.words("\n".join(near[:-1]))
         pool = dedupe(self._candidates(snapshot, document, names, query, others), window)
-        result = self._render(snapshot, pool, budget)
-        self._selections[snapshot.uri] = (key, result)
+        kept = [] if fresh or cached is None else cached.result.snippets
+        result = self._render(snapshot, pool, budget, kept)
+        made_at = now if fresh or cached is None else cached.made_at
+        self._selections[snapshot.uri] = _Selection(here=here, elsewhere=elsewhere, made_at=made_at, result=result)
         self._selections.move_to_end(snapshot.uri)
         if len(self._selections) > SELECTIONS:
             self._selections.popitem(last=False)
@@ -181,7 +191,7 @@ class Retriever:
     def last(self, uri: str) -> Retrieved | None:
         """The context last chosen for the document."""
         cached = self._selections.get(uri)
-        return cached[1] if cached is not None else None
+        return cached.result if cached is not None else None
 
     def _current(self, snapshot: Snapshot) -> Document | None:
         """The snapshot's document, if it is still at the snapshot's version (its syntax tree
@@ -324,24 +334,21 @@ class Retriever:
             )
 
     def _candidate(
-        self, kind: str, uri: str, start_line: int, text: str, value: float, reason: str, keep_lines: int = 1
+        self, kind: Kind, uri: str, start_line: int, text: str, value: float, reason: str, keep_lines: int = 1
     ) -> Candidate:
         text = text.strip("\n")
         if self.settings.mask_secrets:
             text = mask_secrets(text)[0]
-        return msgspec.convert(
-            {
-                "kind": kind,
-                "path": self.display_path(uri),
-                "uri": uri,
-                "start_line": start_line,
-                "end_line": start_line + text.count("\n"),
-                "text": text,
-                "score": round(value, 4),
-                "reason": reason,
-                "keep_lines": keep_lines,
-            },
-            Candidate,
+        return Candidate(
+            kind=kind,
+            path=self.display_path(uri),
+            uri=uri,
+            start_line=start_line,
+            end_line=start_line + text.count("\n"),
+            text=text,
+            score=round(value, 4),
+            reason=reason,
+            keep_lines=keep_lines,
         )
 
     def display_path(self, uri: str) -> str:
@@ -362,7 +369,7 @@ class Retriever:
                 self._tokens.popitem(last=False)
         return tokens
 
-    def _render(self, snapshot: Snapshot, pool: list[Candidate], budget: int) -> Retrieved:
+    def _render(self, snapshot: Snapshot, pool: list[Candidate], budget: int, kept: list[Candidate]) -> Retrieved:
         if self.style == "repo":
             root_name = self.root.name if self.root is not None else "workspace"
             head = [self.fim.repo_name, *self._encode(f"{root_name}\n")]
@@ -371,7 +378,7 @@ class Retriever:
             def render(c: Candidate) -> list[int]:
                 return [self.fim.file_sep, *self._encode(repo_snippet_text(c.path, c.text))]
 
-            chosen = stable_order(pack(pool, budget - len(head) - len(tail), render))
+            chosen = _choose(pool, budget - len(head) - len(tail), render, kept)
             body = [token for c in chosen for token in render(c)]
             return Retrieved(style="repo", snippets=chosen, pool=pool, preamble=[*head, *body, *tail], context=[])
 
@@ -380,9 +387,26 @@ class Retriever:
         def render_comment(c: Candidate) -> list[int]:
             return self._encode(comment_snippet(c.path, c.text, comment))
 
-        chosen = stable_order(pack(pool, budget, render_comment))
+        chosen = _choose(pool, budget, render_comment, kept)
         context = [token for c in chosen for token in render_comment(c)]
         return Retrieved(style="comments", snippets=chosen, pool=pool, preamble=[], context=context)
+
+
+def _identity(candidate: Candidate) -> tuple[str, str, int]:
+    return candidate.uri, candidate.kind, candidate.start_line
+
+
+def _choose(pool: list[Candidate], budget: int, render: Render, kept: list[Candidate]) -> list[Candidate]:
+    """The snippets for the prompt: those of the previous selection that are still
+    candidates, as they were and where they were (so the prompt's leading tokens stay the
+    same), then the best of the rest in a stable order."""
+    current = {_identity(c) for c in pool}
+    still = [c for c in kept if _identity(c) in current]
+    while still and sum(len(render(c)) for c in still) > budget:
+        still.pop()
+    taken = {_identity(c) for c in still}
+    left = budget - sum(len(render(c)) for c in still)
+    return still + stable_order(pack([c for c in pool if _identity(c) not in taken], left, render))
 
 
 def _nth_last_newline(text: str, n: int) -> int:

@@ -9,9 +9,13 @@ whose file changed since it was indexed falls back to its header.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import threading
 import time
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict, defaultdict, deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import msgspec
@@ -26,6 +30,8 @@ log = logging.getLogger(__name__)
 
 MAX_DEFINITION_LINES = 60  # of a body, read for a prompt (the packer trims further)
 PUBLISH_EVERY = 500  # files: lookups see a partial index while the rest is built
+BATCH_FILES = 64  # files per job for the index process
+BATCHES_IN_FLIGHT = 2
 OPEN_REFRESH_S = 1.0  # an open document's definitions are re-extracted at most this often
 FILE_CACHE = 32  # files whose text is kept for reading definition bodies
 
@@ -72,30 +78,57 @@ class WorkspaceIndex:
         return self._by_name.get(name, [])
 
     def _build(self) -> None:
+        """Walk here, parse in a separate process: tree-sitter holds the GIL while it parses,
+        which would stall the event loop for a whole file at a time; a process does not (and
+        it runs on another core)."""
         started = time.perf_counter()
-        found: defaultdict[str, list[Symbol]] = defaultdict(list)
         try:
-            paths = walk_workspace(self.root, self.rules, self.max_file_bytes, self.max_files, self._stop.is_set)
-            for count, path in enumerate(paths, 1):
-                for symbol in index_file(path, self.max_file_bytes):
-                    found[symbol.name].append(symbol)
-                self.files = count
-                if count % PUBLISH_EVERY == 0:
-                    self._publish(found)
-                time.sleep(0)  # let the event loop in between files
-            self._publish(found)
+            try:
+                self._build_in_process()
+            except (OSError, BrokenProcessPool) as exc:  # no subprocesses here: parse on this thread
+                log.warning("workspace index: no index process (%s); indexing on a thread", exc)
+                for path in self._paths():
+                    self._add(index_file(path, self.max_file_bytes))
+                    time.sleep(0)  # let the event loop in between files
         except Exception:  # the index is an optimisation: never take the server down with it
             log.exception("workspace index of %s stopped", self.root)
         finally:
             self.seconds = time.perf_counter() - started
+            self.generation += 1
             self.done.set()
             log.info(
                 "indexed %d files under %s: %d definitions in %.1f s", self.files, self.root, self.symbols, self.seconds
             )
 
-    def _publish(self, found: dict[str, list[Symbol]]) -> None:
-        self._by_name = {name: list(symbols) for name, symbols in found.items()}
-        self.generation += 1
+    def _paths(self) -> Iterator[Path]:
+        return walk_workspace(self.root, self.rules, self.max_file_bytes, self.max_files, self._stop.is_set)
+
+    def _build_in_process(self) -> None:
+        spawn = multiprocessing.get_context("spawn")  # no fork: this process runs threads
+        with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+            pending: deque[Future[bytes]] = deque()
+            for batch in _batches(self._paths(), BATCH_FILES):
+                pending.append(pool.submit(index_files, [str(p) for p in batch], self.max_file_bytes))
+                while len(pending) > BATCHES_IN_FLIGHT:
+                    self._add_encoded(pending.popleft().result())
+                if self._stop.is_set():
+                    pool.shutdown(cancel_futures=True)
+                    return
+            while pending:
+                self._add_encoded(pending.popleft().result())
+
+    def _add_encoded(self, data: bytes) -> None:
+        files, symbols = msgspec.msgpack.decode(data, type=tuple[int, list[Symbol]])
+        self._add(symbols, files)
+
+    def _add(self, symbols: list[Symbol], files: int = 1) -> None:
+        """Add the definitions of ``files`` more files in place (a lookup racing with it sees
+        a list before or after an append, never a torn one)."""
+        for symbol in symbols:
+            self._by_name.setdefault(symbol.name, []).append(symbol)
+        before, self.files = self.files, self.files + files
+        if before // PUBLISH_EVERY != self.files // PUBLISH_EVERY:
+            self.generation += 1  # selections made with fewer definitions are made again
 
     def body(self, symbol: Symbol) -> str:
         """The definition's text as the file has it now (its header alone if it moved)."""
@@ -117,6 +150,23 @@ class WorkspaceIndex:
         if len(self._texts) > FILE_CACHE:
             self._texts.popitem(last=False)
         return lines
+
+
+def _batches(paths: Iterator[Path], size: int) -> Iterator[list[Path]]:
+    batch: list[Path] = []
+    for path in paths:
+        batch.append(path)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def index_files(paths: list[str], max_file_bytes: int) -> bytes:
+    """In the index process: how many files, and their definitions, msgpack-encoded."""
+    symbols = [symbol for path in paths for symbol in index_file(Path(path), max_file_bytes)]
+    return msgspec.msgpack.encode((len(paths), symbols))
 
 
 def index_file(path: Path, max_file_bytes: int) -> list[Symbol]:

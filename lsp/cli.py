@@ -236,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--open", type=Path, action="append", default=[], metavar="FILE", help="also open FILE (repeatable)"
         )
         command.add_argument(
-            "--index-wait", type=float, default=30.0, metavar="S", help="wait this long for the workspace index"
+            "--index-wait", type=float, default=10.0, metavar="S", help="wait this long for the workspace index"
         )
     context.add_argument("--json", action="store_true", help="the report as JSON")
     complete.set_defaults(run=cmd_complete)
