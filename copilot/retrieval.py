@@ -118,7 +118,9 @@ class Retriever:
         self._windows: dict[str, tuple[int, list[neighbours.TextWindow]]] = {}
         self._lines: dict[str, tuple[int, list[str]]] = {}
         self._import_cache: dict[str, tuple[int, float, list[extract.Snippet]]] = {}
-        self._others_symbols: tuple[object, dict[str, list[tuple[Symbol, str]]]] = ((), {})
+        # the open documents' definition tables merged by name, with the tables they came from
+        self._others_symbols: tuple[list[tuple[str, dict[str, list[Symbol]]]], dict[str, list[tuple[Symbol, str]]]]
+        self._others_symbols = ([], {})
         self._selections: OrderedDict[str, _Selection] = OrderedDict()
         self._tokens: OrderedDict[str, list[int]] = OrderedDict()
         self._ignored: dict[str, str | None] = {}
@@ -284,13 +286,17 @@ class Retriever:
 
     def _symbols_of(self, others: list[Document]) -> dict[str, list[tuple[Symbol, str]]]:
         """The definitions of the other open documents by name, most recently used first."""
-        key = tuple((d.uri, d.version) for d in others)
-        if self._others_symbols[0] != key:
+        tables = [(other.uri, self.open_symbols.of(other.uri, other.version, other.syntax)) for other in others]
+        previous = self._others_symbols[0]
+        same = len(previous) == len(tables) and all(
+            a[0] == b[0] and a[1] is b[1] for a, b in zip(previous, tables, strict=True)
+        )
+        if not same:
             merged: dict[str, list[tuple[Symbol, str]]] = {}
-            for other in others:
-                for name, symbols in self.open_symbols.of(other.uri, other.version, other.syntax).items():
-                    merged.setdefault(name, []).extend((s, other.uri) for s in symbols)
-            self._others_symbols = (key, merged)
+            for uri, table in tables:
+                for name, symbols in table.items():
+                    merged.setdefault(name, []).extend((s, uri) for s in symbols)
+            self._others_symbols = (tables, merged)
         return self._others_symbols[1]
 
     def _lines_of(self, document: Document) -> list[str]:
