@@ -8,10 +8,9 @@ then rendered in a stable order (see ``prompt``).
 
 Every change to the snippets makes the model evaluate the whole prompt after them again
 (hundreds of milliseconds for a real model on a CPU), so the selection changes as little as
-it can: it is reused while the cursor's line and the names before it stay the same, even
-when other documents change, for up to ``STALE_S``; when it must change, the snippets still
-wanted stay first, as they were, and new ones follow. Typing within a line costs a
-dictionary lookup here.
+it can: it is reused while the window's first line and the names with a definition before
+the cursor stay the same, even when other documents change, for up to ``STALE_S``; when it
+must change, the snippets still wanted stay first, as they were, and new ones follow.
 """
 
 from __future__ import annotations
@@ -167,8 +166,14 @@ class Retriever:
         near = before[_nth_last_newline(before, NEAR_LINES) :].split("\n")
         names = names_near(near)
         others = self._other_documents(snapshot.uri)
-        # The index changes only while it is built: new definitions are worth a change at once.
-        here = (window.start_line, window.end_line, tuple(names), budget, self.index.generation if self.index else 0)
+        # What changes the selection at once: the window moving to another block of lines, a
+        # name near the cursor that has a definition, the index growing while it is built.
+        here = (
+            window.start_line,
+            tuple(self._resolved(names, document, others)),
+            budget,
+            self.index.generation if self.index else 0,
+        )
         elsewhere = (
             tuple((d.uri, d.version) for d in others),
             tuple((r.uri, r.start_line, r.end_line) for r in self.edits.newest_first()),
@@ -283,6 +288,14 @@ class Retriever:
                     f"defines {name}",
                     keep_lines=symbol.header.count("\n") + 1,
                 )
+
+    def _resolved(self, names: list[str], document: Document, others: list[Document]) -> Iterator[str]:
+        """The names that have a definition somewhere (dictionary lookups only)."""
+        own = self.open_symbols.of(document.uri, document.version, document.syntax)
+        in_others = self._symbols_of(others)
+        for name in names:
+            if name in own or name in in_others or (self.index is not None and self.index.lookup(name)):
+                yield name
 
     def _symbols_of(self, others: list[Document]) -> dict[str, list[tuple[Symbol, str]]]:
         """The definitions of the other open documents by name, most recently used first."""

@@ -139,8 +139,13 @@ def test_the_selection_is_reused_until_something_it_depends_on_changes(tmp_path:
     document.apply([Change(text="he", start=end, end=end)], 2, "utf-32")  # a half-typed word
     assert retriever.retrieve(at_end(documents, uri), span, 400) is first
     end = Position(line=6, character=len("    return he"))
-    document.apply([Change(text="aders(x)\n    ", start=end, end=end)], 3, "utf-32")  # a new line
-    assert retriever.retrieve(at_end(documents, uri), Span(uri=uri, start_line=0, end_line=7), 400) is not first
+    document.apply([Change(text="aders(x)\n    ", start=end, end=end)], 3, "utf-32")  # no defined name: same
+    assert retriever.retrieve(at_end(documents, uri), Span(uri=uri, start_line=0, end_line=7), 400) is first
+    end = Position(line=7, character=4)
+    document.apply([Change(text="unrelated(x)\n    ", start=end, end=end)], 4, "utf-32")  # a defined name
+    changed = retriever.retrieve(at_end(documents, uri), Span(uri=uri, start_line=0, end_line=8), 400)
+    assert changed is not first
+    assert "defines unrelated" in [c.reason for c in changed.snippets]
 
 
 def test_a_document_the_server_moved_past_gets_no_context(tmp_path: Path, vocabulary: Vocabulary) -> None:
@@ -172,14 +177,11 @@ def test_a_changed_selection_keeps_the_snippets_still_wanted_first_and_unchanged
     assert [c.reason for c in second.snippets] == ["defines parse_header", "defines api_headers"]
     assert second.snippets[0] is first.snippets[0]  # as it was: the prompt's leading tokens stay the same
     assert second.context[: len(first.context)] == first.context
-    # Once the selection is older than STALE_S, it is chosen afresh (and sorted again).
+    # Once the selection is older than STALE_S, a change elsewhere makes it be chosen afresh (and sorted).
     monkeypatch.setattr("copilot.retrieval.STALE_S", 0.0)
     monkeypatch.setattr("copilot.symbols.OPEN_REFRESH_S", 0.0)  # definitions of open documents found again
-    documents.get(uri).apply(
-        [Change(text="x = 1\n    ", start=Position(line=3, character=4), end=Position(line=3, character=4))],
-        3,
-        "utf-32",
-    )
-    third = retriever.retrieve(at_end(documents, uri), Span(uri=uri, start_line=0, end_line=4), 400)
+    at = Position(line=0, character=0)
+    helpers.apply([Change(text="# more\n", start=at, end=at)], 3, "utf-32")
+    third = retriever.retrieve(at_end(documents, uri), Span(uri=uri, start_line=0, end_line=3), 400)
     assert [c.path for c in third.snippets] == ["auth.py", "helpers.py"]
     assert "# edited" in third.snippets[1].text
