@@ -160,7 +160,7 @@ class Pipeline:
         if sync_ms is not None:
             timings["sync"] = sync_ms
         try:
-            result = await self._complete(snapshot, request_id, timings, record, on_partial)
+            result = await self._complete(snapshot, request_id, timings, record, on_partial, is_current)
         except asyncio.CancelledError:
             record["outcome"] = "cancelled"
             self._record(record, timings)
@@ -196,6 +196,7 @@ class Pipeline:
         timings: dict[str, float],
         record: dict[str, object],
         on_partial: Partial | None,
+        is_current: Callable[[], bool] = lambda: True,
     ) -> str:
         self._stop_prefetch()
         mark = time.perf_counter()
@@ -256,6 +257,9 @@ class Pipeline:
             return entry.text
         self.cache.count("miss")
 
+        if not is_current():  # the text changed already: the answer could not be shown
+            record["outcome"] = "stale"
+            return ""
         # Only now, with every cache missed, wait for a pause in typing (latest wins).
         self.debounce.max_ms = settings.debounce_ms
         if (delay := self.debounce.delay_ms(snapshot.uri)) > 0:

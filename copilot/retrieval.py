@@ -159,9 +159,11 @@ class Retriever:
     # --- the context for one request -------------------------------------------------------
 
     def retrieve(self, snapshot: Snapshot, window: Span, budget: int) -> Retrieved:
-        document = self._current(snapshot)
-        if document is None or budget <= 0:
+        if budget <= 0:
             return EMPTY
+        document = self._current(snapshot)
+        if document is None:  # the document moved on (the answer will not be shown): keep the layout
+            return self.last(snapshot.uri) or EMPTY
         before = snapshot.text[: snapshot.offset]
         near = before[_nth_last_newline(before, NEAR_LINES) :].split("\n")
         names = names_near(near)

@@ -148,12 +148,20 @@ def test_the_selection_is_reused_until_something_it_depends_on_changes(tmp_path:
     assert "defines unrelated" in [c.reason for c in changed.snippets]
 
 
-def test_a_document_the_server_moved_past_gets_no_context(tmp_path: Path, vocabulary: Vocabulary) -> None:
+def test_a_document_the_server_moved_past_keeps_its_last_selection(tmp_path: Path, vocabulary: Vocabulary) -> None:
+    """Its syntax tree is newer than the snapshot: no new selection, and the prompt's layout
+    stays the one the next request will have (its answer is not shown anyway)."""
     retriever, documents = retriever_for(tmp_path, vocabulary, {"helpers.py": HELPERS, "main.py": MAIN})
     uri = (tmp_path / "main.py").as_uri()
+    span = Span(uri=uri, start_line=0, end_line=6)
     snapshot = at_end(documents, uri)
-    documents.get(uri).version = 9  # an edit arrived since the snapshot: its syntax tree is newer
-    assert retriever.retrieve(snapshot, Span(uri=uri, start_line=0, end_line=6), 400).snippets == []
+    documents.get(uri).version = 9
+    assert retriever.retrieve(snapshot, span, 400).snippets == []  # nothing chosen yet
+    documents.get(uri).version = snapshot.version
+    chosen = retriever.retrieve(snapshot, span, 400)
+    assert chosen.snippets
+    documents.get(uri).version = 10
+    assert retriever.retrieve(snapshot, span, 400) is chosen
 
 
 def test_a_changed_selection_keeps_the_snippets_still_wanted_first_and_unchanged(
