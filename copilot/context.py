@@ -78,12 +78,14 @@ def _tail_start(text: str, budget: int, tokenize: Tokenize) -> int:
     """Where the longest run of whole trailing lines of ``text`` within ``budget`` starts,
     by line token counts (an estimate: tokens can merge across a line break)."""
     count = _line_tokens(tokenize)
+    longest = budget * CHARS_PER_TOKEN_CEILING  # a longer line cannot fit: never tokenize it
     start = text.rfind("\n") + 1  # the cursor's own line, partly typed
-    used = len(tokenize(text[start:]))
-    if used > budget:
+    if len(text) - start > longest or (used := len(tokenize(text[start:]))) > budget:
         return -1
     while start > 0:
         previous = text.rfind("\n", 0, start - 1) + 1
+        if start - 1 - previous > longest:
+            break
         used += count(text[previous : start - 1])
         if used > budget:
             break
@@ -94,9 +96,12 @@ def _tail_start(text: str, budget: int, tokenize: Tokenize) -> int:
 def _head_end(text: str, budget: int, tokenize: Tokenize) -> int:
     """Where the longest run of whole leading lines of ``text`` within ``budget`` ends."""
     count = _line_tokens(tokenize)
+    longest = budget * CHARS_PER_TOKEN_CEILING  # a longer line cannot fit: never tokenize it
     end, used = 0, 0
     while end < len(text):
-        newline = text.find("\n", end)
+        newline = text.find("\n", end, end + longest + 1)
+        if newline < 0 and len(text) - end > longest:
+            break
         if newline < 0:
             cost = len(tokenize(text[end:]))
             if used + cost <= budget:

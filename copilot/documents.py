@@ -13,6 +13,8 @@ import time
 from typing import Literal
 
 import msgspec
+import numpy as np
+import numpy.typing as npt
 
 from .errors import DocumentError
 from .syntax import SyntaxTree
@@ -84,14 +86,23 @@ class Document:
         self.syntax_ms = (time.perf_counter() - started) * 1000  # the last syntax update, for logs and benchmarks
 
     @staticmethod
-    def _index(text: str) -> list[int]:
-        starts = [0]
-        find = text.find
-        pos = find("\n")
-        while pos >= 0:
-            starts.append(pos + 1)
-            pos = find("\n", pos + 1)
-        return starts
+    def _index(text: str) -> npt.NDArray[np.int64]:
+        """The string offset where each line starts (vectorised: a 10 MB file has 400k lines)."""
+        if text.isascii():
+            codes: npt.NDArray[np.uint8] | npt.NDArray[np.uint32] = np.frombuffer(text.encode("ascii"), np.uint8)
+        else:
+            codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)
+        return np.concatenate(([0], np.flatnonzero(codes == 10) + 1)).astype(np.int64)
+
+    def _reindex(self, start: int, end: int, inserted: str) -> None:
+        """Line starts after ``text[start:end]`` became ``inserted``: only the changed lines are
+        looked at; the starts after them move by the change in length."""
+        starts = self._line_starts
+        first = int(np.searchsorted(starts, start, side="right")) - 1  # the line holding ``start``
+        last = int(np.searchsorted(starts, end, side="right")) - 1
+        added = [start + i + 1 for i, char in enumerate(inserted) if char == "\n"]
+        moved = starts[last + 1 :] + (len(inserted) - (end - start))
+        self._line_starts = np.concatenate((starts[: first + 1], np.array(added, dtype=np.int64), moved))
 
     @property
     def line_count(self) -> int:
@@ -107,8 +118,8 @@ class Document:
                     f"({self.line_count} lines)"
                 )
             return len(self.text) if position.line >= 0 else 0
-        start = self._line_starts[position.line]
-        end = self._line_starts[position.line + 1] - 1 if position.line + 1 < self.line_count else len(self.text)
+        start = int(self._line_starts[position.line])
+        end = int(self._line_starts[position.line + 1]) - 1 if position.line + 1 < self.line_count else len(self.text)
         if encoding == "utf-32" or self.text.isascii():
             column = position.character
         else:
@@ -132,13 +143,14 @@ class Document:
             if change.start is None or change.end is None:
                 edits.append(change.text)
                 text = change.text
+                self._line_starts = self._index(text)
             else:
                 start = self.offset_at(change.start, encoding, strict=False)
                 end = max(start, self.offset_at(change.end, encoding, strict=False))
                 edits.append((start, end, change.text, text))
                 text = text[:start] + change.text + text[end:]
+                self._reindex(start, end, change.text)
             self.text = text
-            self._line_starts = self._index(text)
         self.version = version
         self._update_syntax(edits)
 

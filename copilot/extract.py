@@ -15,6 +15,7 @@ import itertools
 from collections.abc import Iterable
 
 import msgspec
+import numpy as np
 import tree_sitter
 
 from .syntax import SyntaxTree
@@ -53,6 +54,7 @@ MAX_HEADER_BYTES = 1000  # a header without a body (a type alias) is its whole t
 MAX_TEXT_BYTES = 65536  # more than any prompt budget
 MAX_DEFINITION_DEPTH = 64  # tree depth below which definitions are not looked for
 MAX_SCOPES = 32  # the innermost ones, for pathologically nested input
+MAX_NESTING = 256  # brackets; deeper files get no definitions or imports (see _too_deep)
 MAX_IMPORT_DEPTH = 6  # deep enough for an import in a method or under `if TYPE_CHECKING:` or `#ifdef`
 _WINDOW_BYTES = 32768
 
@@ -210,6 +212,28 @@ class _Queries:
 _queries: dict[str, _Queries | None] = {}
 
 
+_BRACKETS = np.zeros(256, dtype=np.int8)
+_BRACKETS[[ord("("), ord("["), ord("{")]] = 1
+_BRACKETS[[ord(")"), ord("]"), ord("}")]] = -1
+
+
+def nesting(source: bytes) -> int:
+    """The deepest bracket nesting of ``source`` (strings and comments counted too: a bound)."""
+    if not source:
+        return 0
+    depth = np.cumsum(_BRACKETS[np.frombuffer(source, dtype=np.uint8)], dtype=np.int32)
+    return int(depth.max(initial=0))
+
+
+def _too_deep(syntax: SyntaxTree) -> bool:
+    """Whether the whole-file queries would take too long: tree-sitter's query cursor costs
+    the depth of the tree at every step, so a file nested thousands deep (generated data, a
+    fuzzer's input) would take seconds. Checked once per source."""
+    if "too_deep" not in syntax.memo:
+        syntax.memo["too_deep"] = nesting(syntax.source) > MAX_NESTING
+    return bool(syntax.memo["too_deep"])
+
+
 def _queries_for(syntax: SyntaxTree | None) -> tuple[_Queries, tree_sitter.Tree] | None:
     if syntax is None or syntax.tree is None:
         return None
@@ -276,7 +300,7 @@ def enclosing_scopes(syntax: SyntaxTree | None, byte_offset: int) -> list[Scope]
 def definitions(syntax: SyntaxTree | None) -> list[Definition]:
     """The file's named definitions, nested ones included, in source order (at most ``MAX_DEFINITIONS``)."""
     found = _queries_for(syntax)
-    if syntax is None or found is None:
+    if syntax is None or found is None or _too_deep(syntax):
         return []
     queries, tree = found
     source = syntax.source
@@ -315,7 +339,7 @@ def definitions(syntax: SyntaxTree | None) -> list[Definition]:
 def imports(syntax: SyntaxTree | None) -> list[Snippet]:
     """The file's import, use and #include statements, in source order (at most ``MAX_IMPORTS``)."""
     found = _queries_for(syntax)
-    if syntax is None or found is None:
+    if syntax is None or found is None or _too_deep(syntax):
         return []
     queries, tree = found
     cursor = tree_sitter.QueryCursor(queries.imports)

@@ -161,6 +161,8 @@ class Metrics:
             counts[f"stop_{record.stop_reason}"] += 1
         counts["tokens_prompt"] += record.prompt_tokens
         counts["tokens_reused"] += record.reused_tokens
+        counts["tokens_shared"] += record.shared_tokens  # with the document's previous prompt
+        counts["tokens_context"] += record.context_tokens  # from outside the local window
         counts["tokens_generated"] += record.generated_tokens
         counts["tokens_drafted"] += record.draft_tokens
         counts["tokens_draft_accepted"] += record.accepted_tokens

@@ -18,7 +18,7 @@ import msgspec
 
 from . import context, postprocess
 from .cache import CachedCompletion, CompletionCache, GenerationParams, context_key, continue_from, exact_key
-from .cache.keys import look_back_stems
+from .cache.keys import MAX_KEY_CHARS, look_back_stems
 from .cache.typing import Shown, type_through
 from .config import Config
 from .documents import Change, Snapshot
@@ -232,8 +232,10 @@ class Pipeline:
             else:
                 flight.cancel()  # the newest request for a document wins
 
-        stem, anchor = split_anchor(prefix)
-        for candidate_stem, candidate_anchor in [(stem, anchor), *look_back_stems(prefix, LOOK_BACK_CHARS)]:
+        # The context keys hash the end of the text before the cursor: no need to copy the rest.
+        key_prefix = prefix[-2 * MAX_KEY_CHARS :]
+        stem, anchor = split_anchor(key_prefix)
+        for candidate_stem, candidate_anchor in [(stem, anchor), *look_back_stems(key_prefix, LOOK_BACK_CHARS)]:
             entry, level = self.cache.get(context_key(engine.vocabulary.id, params, candidate_stem, suffix))
             if entry is not None and (remainder := continue_from(entry, candidate_anchor)) is not None:
                 self._answered_from(level, record)
@@ -430,7 +432,7 @@ class Pipeline:
         await asyncio.sleep(PREFETCH_DELAY_S)
         uri, language, prefix, suffix = snapshot.uri, snapshot.language_id, snapshot.prefix, snapshot.suffix
         params = self._params(prefix, suffix, language)
-        stem, anchor = split_anchor(prefix)
+        stem, anchor = split_anchor(prefix[-2 * MAX_KEY_CHARS :])
         # The context chosen for the request just answered: the text is not the document's.
         reuse = self.retriever.last(uri) if self.retriever is not None else None
         prompt, key, heal, _ = self._prompt(engine, snapshot, prefix, suffix, params, reuse=reuse)

@@ -57,6 +57,8 @@ def drop_suffix_overlap(completion: str, suffix: str) -> str:
     return completion
 
 
+MAX_WINDOW_CHARS = 20_000  # of a cursor's window, each side: a minified file is one line of megabytes
+
 # A unit of 4 to 40 characters, then two more copies of it.
 _LOOP = re.compile(r"(.{4,40}?)\1\1", re.DOTALL)
 
@@ -87,8 +89,8 @@ class Cursor:
     @classmethod
     def at(cls, prefix: str, suffix: str, language_id: str = "plaintext") -> Cursor:
         top_level = _top_level_line(language_id)
-        start = _window_start(prefix, LINES_BEFORE, top_level)
-        end = _window_end(suffix, LINES_AFTER, top_level)
+        start = max(_window_start(prefix, LINES_BEFORE, top_level), len(prefix) - MAX_WINDOW_CHARS)
+        end = min(_window_end(suffix, LINES_AFTER, top_level), MAX_WINDOW_CHARS)
         return cls(prefix[start:], suffix[:end], language_id, start == 0)
 
     @property

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 Tokenize = Callable[[str], list[int]]
 
 NEAR_LINES = 20  # lines before the cursor whose names are looked up and compared
+NEAR_CHARS = 4000  # ... at most this much text (a minified file is one long line)
 MAX_NAMES = 8  # names resolved per request, nearest first
 HITS_PER_NAME = 2
 SIMILAR_LIMIT = 3
@@ -164,7 +165,7 @@ class Retriever:
         document = self._current(snapshot)
         if document is None:  # the document moved on (the answer will not be shown): keep the layout
             return self.last(snapshot.uri) or EMPTY
-        before = snapshot.text[: snapshot.offset]
+        before = snapshot.text[max(0, snapshot.offset - NEAR_CHARS) : snapshot.offset]
         near = before[_nth_last_newline(before, NEAR_LINES) :].split("\n")
         names = names_near(near)
         others = self._other_documents(snapshot.uri)
@@ -214,8 +215,11 @@ class Retriever:
         """The most recently used other open documents that may enter a prompt."""
         found = []
         for other in reversed(self._recent):
-            if other != uri and other in self.documents and self.ignored(other) is None:
-                found.append(self.documents.get(other))
+            if other == uri or other not in self.documents or self.ignored(other) is not None:
+                continue
+            document = self.documents.get(other)
+            if len(document.text) <= self.settings.max_file_kb * 1024:  # huge files are not context
+                found.append(document)
                 if len(found) >= self.settings.recent_files:
                     break
         return found

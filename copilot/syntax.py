@@ -28,7 +28,7 @@ _CHUNK = 65536
 class SyntaxTree:
     """The source bytes of one document and its syntax tree (None once a parse timed out)."""
 
-    __slots__ = ("_dirty", "_parser", "_source", "_text", "_tree", "language_id", "max_bytes", "timeout_ms")
+    __slots__ = ("_dirty", "_parser", "_source", "_text", "_tree", "language_id", "max_bytes", "memo", "timeout_ms")
 
     def __init__(
         self,
@@ -48,6 +48,7 @@ class SyntaxTree:
         self._source = source
         self._tree: tree_sitter.Tree | None = tree
         self._dirty = False  # edited since the last parse
+        self.memo: dict[str, object] = {}  # facts about this source that consumers computed; cleared on edit
 
     @classmethod
     def create(
@@ -105,6 +106,7 @@ class SyntaxTree:
             new_end_point=_point_after(added, start_point),
         )
         self._source = self._source[:start_byte] + added + self._source[old_end_byte:]
+        self.memo.clear()
         self._text = old_text[:start] + new_text + old_text[old_end:]
 
     def reparse(self) -> None:

@@ -23,6 +23,7 @@ from ..prompt import TEMPLATE_VERSION
 SCHEMA_VERSION = 2  # bump when CachedCompletion changes: the old cache is wiped on open
 LINES_BEFORE = 24
 LINES_AFTER = 8
+MAX_KEY_CHARS = 16384  # of each side: a minified file's line is megabytes long
 
 
 class GenerationParams(msgspec.Struct, frozen=True, kw_only=True):
@@ -59,9 +60,10 @@ def context_key(model_id: str, params: GenerationParams, stem: str, suffix: str)
     digest = hashlib.blake2b(digest_size=20, person=b"context")
     digest.update(f"{model_id}\0{TEMPLATE_VERSION}\0".encode())
     digest.update(msgspec.msgpack.encode(params))
-    digest.update(stem[cut + 1 :].encode("utf-8", "surrogatepass"))
+    digest.update(stem[max(cut + 1, len(stem) - MAX_KEY_CHARS) :].encode("utf-8", "surrogatepass"))
     digest.update(b"\0\0")
-    digest.update((suffix if end < 0 else suffix[:end]).encode("utf-8", "surrogatepass"))
+    end = MAX_KEY_CHARS if end < 0 else min(end, MAX_KEY_CHARS)
+    digest.update(suffix[:end].encode("utf-8", "surrogatepass"))
     return digest.digest()
 
 

@@ -163,3 +163,45 @@ async def test_the_server_inspects_and_completes_with_the_workspace_index(
     assert record.context_snippets >= 1 and record.context_tokens > 0
     bad = await client.protocol.send_request_async("copilot/inspectContext", {"position": {}})
     assert "needs textDocument.uri" in bad.error
+
+
+BAD_INPUTS = {
+    "minified.js": ("javascript", "var a=function(b){return b+1};" * 350_000),  # one 10 MB line
+    "huge.py": ("python", "def f(x):\n    return x + 1\n" * 400_000),  # 10 MB, 800k lines
+    "nested.py": ("python", "x = " + "[" * 100_000),  # quadratic for tree-sitter's queries
+    "binary.py": ("python", "\x00\x01\x02abc\x00\x7f" * 50_000),
+    "braces.js": ("javascript", "{a:" * 50_000),
+}
+
+
+async def test_bad_input_gets_an_answer_and_the_server_stays_up(client: LanguageClient, tmp_path: Path) -> None:
+    """Huge, minified, deeply nested and binary files, and a file that changes language:
+    each request is answered (possibly empty), and a normal file still completes after."""
+    await client.initialize_session(
+        types.InitializeParams(
+            capabilities=types.ClientCapabilities(),
+            root_uri=tmp_path.as_uri(),
+            initialization_options={"completion": {"max_prefill_ms": 0, "max_decode_ms": 0}},
+        )
+    )
+    for name, (language, text) in BAD_INPUTS.items():
+        uri = (tmp_path / name).as_uri()
+        open_doc(client, uri, text, language)
+        lines = text.split("\n")
+        position = (len(lines) - 1, len(lines[-1]))
+        result = await client.text_document_inline_completion_async(inline_params(uri, *position))
+        assert result is not None, name
+        report = await client.protocol.send_request_async(
+            "copilot/inspectContext",
+            {"textDocument": {"uri": uri}, "position": {"line": position[0], "character": position[1]}},
+        )
+        assert report.prompt_tokens > 0, name
+    # The same document reopened as another language: the new grammar, completions go on.
+    uri = (tmp_path / "switch.txt").as_uri()
+    open_doc(client, uri, "def greet(name):\n    return ", "python")
+    client.text_document_did_close(types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri)))
+    open_doc(client, uri, "function greet(name) {\n  return ", "javascript")
+    assert await client.text_document_inline_completion_async(inline_params(uri, 1, 9)) is not None
+    stats = await client.protocol.send_request_async("copilot/stats", {"recent": 0})
+    assert stats.counts.requests == len(BAD_INPUTS) + 1
+    assert getattr(stats.counts, "outcome_error", 0) == 0
