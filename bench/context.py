@@ -23,7 +23,7 @@ from typing import Any
 
 from copilot.config import Config, apply_layer
 from copilot.documents import Change, DocumentStore, Position
-from copilot.pipeline import Pipeline
+from copilot.pipeline import Pipeline, common_prefix
 from copilot.session import build_pipeline
 
 from .report import percentiles, write
@@ -88,7 +88,7 @@ def replay(pipeline: Pipeline, documents: DocumentStore, uri: str, lines: list[i
             prompt, _, _, _ = pipeline._prompt(engine, snapshot, snapshot.prefix, snapshot.suffix, params)
             context_ms.append((time.perf_counter() - started) * 1000)
             if previous:
-                shared.append(_common(previous, prompt) / len(prompt))
+                shared.append(common_prefix(previous, prompt) / len(prompt))
             previous = prompt
     return {
         "keystrokes": len(context_ms),
@@ -107,13 +107,47 @@ def rss_mb() -> float:
         return int(statm.read().split()[1]) * 4096 / 1e6
 
 
-def _common(a: list[int], b: list[int]) -> int:
-    count = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        count += 1
-    return count
+def bad_inputs(pipeline: Pipeline, documents: DocumentStore, root: Path, smoke: bool) -> dict[str, Any]:
+    """Open each pathological file, type one character at its end, build the prompt there."""
+    engine = pipeline.engine
+    assert engine is not None
+    scale = 10 if smoke else 1
+    cases = {
+        "minified_10MB_one_line.js": ("javascript", "var a=function(b){return b+1};" * (350_000 // scale)),
+        "huge_10MB.py": ("python", "def f(x):\n    return x + 1\n" * (400_000 // scale)),
+        "nested_100k.py": ("python", "x = " + "[" * (100_000 // scale)),
+        "binary.py": ("python", "\x00\x01\x02abc\x00\x7f" * 50_000),
+    }
+    found: dict[str, Any] = {}
+    for name, (language, text) in cases.items():
+        uri = (root / name).as_uri()
+        memory = rss_mb()
+        started = time.perf_counter()
+        document = documents.open(uri, language, 0, text)
+        opened = (time.perf_counter() - started) * 1000
+        pipeline.opened(uri)
+        last = document.text.count("\n")
+        column = len(document.text) - document.text.rfind("\n") - 1
+        at = Position(line=last, character=column)
+        started = time.perf_counter()
+        document.apply([Change(text="x", start=at, end=at)], 1, "utf-32")
+        applied = (time.perf_counter() - started) * 1000
+        snapshot = document.snapshot(Position(line=last, character=column + 1), "utf-32")
+        started = time.perf_counter()
+        params = pipeline._params(snapshot.prefix, snapshot.suffix, language)
+        prompt, _, _, _ = pipeline._prompt(engine, snapshot, snapshot.prefix, snapshot.suffix, params)
+        found[name] = {
+            "mb": round(len(text) / 1e6, 1),
+            "open_ms": round(opened, 1),
+            "keystroke_ms": round(applied, 1),
+            "context_ms": round((time.perf_counter() - started) * 1000, 1),
+            "prompt_tokens": len(prompt),
+            "syntax_tree": document.syntax is not None,
+            "rss_growth_mb": round(rss_mb() - memory, 1),
+        }
+        documents.close(uri)
+        pipeline.forget(uri)
+    return found
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -154,6 +188,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 for other in documents.uris():
                     pipeline.opened(other)
                 result[mode] = replay(pipeline, documents, uri, _lines(documents, uri, args), args.keystrokes)
+                if mode == "with_retrieval":
+                    result["bad_input"] = bad_inputs(pipeline, documents, root / "workspace", args.smoke)
             finally:
                 pipeline.close()
     return result
@@ -187,6 +223,13 @@ def main(args: argparse.Namespace) -> None:
         print(
             f"| {mode} | {c['p50']} / {c['p95']} / {c['p99']} | {a['p50']} / {a['p99']} "
             f"| {r['shared_prompt_share']['median']} |"
+        )
+    print("\n| bad input | MB | open ms | keystroke ms | context ms | prompt tokens | syntax tree | RSS growth MB |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name, r in result["bad_input"].items():
+        print(
+            f"| {name} | {r['mb']} | {r['open_ms']} | {r['keystroke_ms']} | {r['context_ms']} | {r['prompt_tokens']} "
+            f"| {r['syntax_tree']} | {r['rss_growth_mb']} |"
         )
     if "index" in result:
         index = result["index"]

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import llama_cpp
-from copilot.models import DEFAULT_MODEL_PATH
 
 from copilot.engine import default_threads
 from copilot.llama import LlamaSession
 from copilot.model import Vocabulary
+from copilot.models import DEFAULT_MODEL_PATH
 from copilot.prompt import build_fim_prompt
 
 from .report import write

@@ -23,10 +23,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from copilot.models import DEFAULT_MODEL_PATH
-
 from copilot.engine import default_threads
 from copilot.llama import LlamaSession
+from copilot.models import DEFAULT_MODEL_PATH
 
 from .client import BenchClient
 from .latency import utf16_len

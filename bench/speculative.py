@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import llama_cpp
-from copilot.models import DEFAULT_MODEL_PATH
 
 from copilot.context import local_window
 from copilot.decoding import DecodeCounters, greedy_steps
 from copilot.engine import default_threads
 from copilot.llama import LlamaSession
 from copilot.model import Vocabulary
+from copilot.models import DEFAULT_MODEL_PATH
 from copilot.prompt import build_fim_prompt
 from copilot.speculative import Drafter, DraftModel, PromptLookup, Speculator
 

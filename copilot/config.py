@@ -53,7 +53,7 @@ class ContextSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     snippet_format: Literal["auto", "repo", "comments"] = "auto"  # auto: repo-level tokens when the model knows them
     workspace_index: bool = True  # index the definitions of the workspace's files in the background
     index_max_files: int = 20000
-    max_file_kb: int = 1024  # larger files are neither indexed nor parsed
+    max_file_kb: int = 1024  # larger files are not indexed, and larger open documents are no context for others
     recent_files: int = 20  # recently used documents searched for similar code
     ignore: list[str] = []  # more gitignore-style patterns of files that never enter a prompt
     use_gitignore: bool = True  # files the workspace's .gitignore ignores never enter a prompt either

@@ -247,7 +247,7 @@ class Pipeline:
         previous = self._last_prompt.get(snapshot.uri, [])
         self._last_prompt[snapshot.uri] = prompt
         record.update(
-            shared_tokens=_common_prefix(previous, prompt),
+            shared_tokens=common_prefix(previous, prompt),
             context_snippets=len(retrieved.snippets),
             context_tokens=retrieved.tokens,
         )
@@ -482,7 +482,8 @@ def _window_span(uri: str, prefix: str, suffix: str, window: context.Window) -> 
     )
 
 
-def _common_prefix(a: list[int], b: list[int]) -> int:
+def common_prefix(a: list[int], b: list[int]) -> int:
+    """How many leading tokens two prompts share."""
     count = 0
     for x, y in zip(a, b, strict=False):
         if x != y:

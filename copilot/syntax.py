@@ -16,13 +16,10 @@ import time
 
 import tree_sitter
 
-from .syntax_check import parser_for
+from .syntax_check import parse_until, parser_for
 
 log = logging.getLogger(__name__)
 
-# Bytes handed to the parser per read: small enough that a read never copies much, large
-# enough that the callback costs nothing measurable.
-_CHUNK = 65536
 
 
 class SyntaxTree:
@@ -131,25 +128,8 @@ class SyntaxTree:
 def _parse(
     parser: tree_sitter.Parser, source: bytes, old_tree: tree_sitter.Tree | None, timeout_ms: float
 ) -> tree_sitter.Tree | None:
-    """Parse within ``timeout_ms``; None past it. The progress callback is the only way to stop a parse
-    (an exception raised in the read callback does not stop it: tree-sitter keeps reading, then raises
-    SystemError)."""
-    deadline = time.perf_counter() + timeout_ms / 1000
-
-    # bytes, not a memoryview: with one, Node.text crashes (py-tree-sitter issue #435).
-    def read(offset: int, _point: tree_sitter.Point) -> bytes:
-        return source[offset : offset + _CHUNK]
-
-    def past_deadline(_offset: int, _has_error: bool) -> bool:
-        return time.perf_counter() > deadline
-
-    try:
-        if old_tree is None:  # parse() takes no None for it
-            return parser.parse(read, progress_callback=past_deadline)
-        return parser.parse(read, old_tree, progress_callback=past_deadline)
-    except ValueError:  # cancelled by the progress callback
-        parser.reset()  # otherwise the next parse resumes this one
-        return None
+    """Parse within ``timeout_ms``; None past it."""
+    return parse_until(parser, source, time.perf_counter() + timeout_ms / 1000, old_tree)
 
 
 def _byte_offset(text: str, offset: int) -> int:

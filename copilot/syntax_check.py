@@ -62,15 +62,26 @@ def parse(
     if parser is None:
         return None
     stop_at = time.perf_counter() + PARSE_BUDGET_S if deadline is None else deadline
-    source = text.encode()
+    return parse_until(parser, text.encode(), stop_at, old_tree)
 
-    # Only the callback form of parse() honours a progress callback, the way to time out since 0.25. The read
-    # callback returns bytes, not a memoryview: with one, Node.text crashes (py-tree-sitter issue #435).
+
+_CHUNK = 65536  # bytes handed to the parser per read: a read never copies much, and costs nothing measurable
+
+
+def parse_until(
+    parser: tree_sitter.Parser, source: bytes, deadline: float, old_tree: tree_sitter.Tree | None = None
+) -> tree_sitter.Tree | None:
+    """Parse ``source`` (incrementally, given an edited ``old_tree``); None past ``deadline``, a
+    ``time.perf_counter()`` value. Only the callback form of parse() honours a progress
+    callback, the way to time out since tree-sitter 0.25 (an exception raised in the read
+    callback does not stop a parse: tree-sitter keeps reading, then raises SystemError)."""
+
+    # bytes, not a memoryview: with one, Node.text crashes (py-tree-sitter issue #435).
     def read(offset: int, _point: tree_sitter.Point) -> bytes:
-        return source[offset:]
+        return source[offset : offset + _CHUNK]
 
     def past_deadline(_offset: int, _has_error: bool) -> bool:
-        return time.perf_counter() > stop_at
+        return time.perf_counter() > deadline
 
     try:
         if old_tree is None:  # parse() takes no None for it

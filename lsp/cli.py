@@ -8,8 +8,9 @@ import json
 import logging
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from copilot import __version__, logs, paths
 from copilot import config as config_mod
@@ -116,39 +117,42 @@ def start_pipeline(args: argparse.Namespace) -> tuple[Pipeline, Snapshot]:
     return pipeline, snapshot
 
 
-def cmd_complete(args: argparse.Namespace) -> int:
+def at_location(args: argparse.Namespace, action: Callable[[Pipeline, Snapshot], int]) -> int:
+    """Run ``action`` on a pipeline at the command's FILE:LINE:COL; an error message otherwise."""
     try:
         pipeline, snapshot = start_pipeline(args)
     except CopilotError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, UsageError) else 1
     try:
-        result = asyncio.run(pipeline.complete(snapshot))
+        return action(pipeline, snapshot)
     finally:
         pipeline.close()
-    print(result.text)
-    print(f"[{result.source}, {result.timings_ms['total']:.0f} ms]", file=sys.stderr)
-    return 0
+
+
+def cmd_complete(args: argparse.Namespace) -> int:
+    def complete(pipeline: Pipeline, snapshot: Snapshot) -> int:
+        result = asyncio.run(pipeline.complete(snapshot))
+        print(result.text)
+        print(f"[{result.source}, {result.timings_ms['total']:.0f} ms]", file=sys.stderr)
+        return 0
+
+    return at_location(args, complete)
 
 
 def cmd_context(args: argparse.Namespace) -> int:
-    try:
-        pipeline, snapshot = start_pipeline(args)
-    except CopilotError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, UsageError) else 1
-    try:
-        report = pipeline.inspect(snapshot)
-    finally:
-        pipeline.close()
-    if args.json:
+    return at_location(args, lambda pipeline, snapshot: print_context(pipeline.inspect(snapshot), snapshot, args.json))
+
+
+def print_context(report: dict[str, Any], snapshot: Snapshot, as_json: bool) -> int:
+    if as_json:
         print(json.dumps(report, indent=2))
         return 0
     if report["ignored"]:
         print(f"{snapshot.uri} never enters a prompt: ignored by {report['ignored']}")
         return 0
     print(f"context ({report['style']} form): {report['context_tokens']} of {report['prompt_tokens']} prompt tokens")
-    for c in report["candidates"]:  # type: ignore[attr-defined]
+    for c in report["candidates"]:
         mark = "*" if c["chosen"] else " "
         lines = f"{c['lines'][0]}-{c['lines'][1]}"
         print(f" {mark} {c['score']:.3f}  {c['kind']:<10} {c['path']}:{lines:<9} {c['reason']}")

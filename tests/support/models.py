@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from tokenizers import Tokenizer
+
 from copilot.models import DEFAULT_DIR, DEFAULT_MODEL_PATH
 from copilot.models.recipe.export import export_gguf, load_gguf
 from copilot.models.recipe.grow import grow, grown_config
-from tokenizers import Tokenizer
 
 
 def _export(model: torch.nn.Module, path: Path, name: str) -> Path:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from copilot.models import DEFAULT_MODEL_PATH
-
 from copilot.config import ModelSettings, SpeculativeSettings
 from copilot.engine import Generation, GenerationJob, KvSlots, SavedStates, open_engine
+from copilot.models import DEFAULT_MODEL_PATH
 from copilot.prompt import build_fim_prompt
 
 

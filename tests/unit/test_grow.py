@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
+from copilot.llama import LlamaSession
+from copilot.model import Vocabulary
 from copilot.models import DEFAULT_MODEL_PATH
 from copilot.models.recipe.export import load_gguf
 from copilot.models.recipe.grow import grow, grown_config, main
 from copilot.models.recipe.model import CodeLM
-
-from copilot.llama import LlamaSession
-from copilot.model import Vocabulary
 from copilot.prompt import build_fim_prompt
 
 SHAPE = {"dim": 320, "n_layers": 5, "ffn_dim": 1024}  # small: 10 heads of 32, one extra layer

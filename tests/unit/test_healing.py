@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
-from copilot.models import DEFAULT_MODEL_PATH
 
 from copilot.decoding import greedy_steps
 from copilot.healing import HealingIndex, heal_step, split_heal
 from copilot.llama import LlamaSession
 from copilot.model import Vocabulary
+from copilot.models import DEFAULT_MODEL_PATH
 from copilot.prompt import build_fim_prompt
 
 PIECES = [b"", b"p", b"pa", b"path", b"pat", b"x", b"pathlib", b"a", b"th"]

@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from copilot.models import DEFAULT_DIR, DEFAULT_MODEL_PATH
-from copilot.models.recipe.data import load_corpus, stdlib_root
-from copilot.models.recipe.export import export_gguf, load_gguf, permute_qk, unpermute_qk
-from copilot.models.recipe.tokenizer import FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX
 from tokenizers import Tokenizer
 
 from copilot.llama import LlamaSession
 from copilot.model import Vocabulary
+from copilot.models import DEFAULT_DIR, DEFAULT_MODEL_PATH
+from copilot.models.recipe.data import load_corpus, stdlib_root
+from copilot.models.recipe.export import export_gguf, load_gguf, permute_qk, unpermute_qk
+from copilot.models.recipe.tokenizer import FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX
 from copilot.prompt import FimTokens, build_fim_prompt
 
 SAMPLES = [

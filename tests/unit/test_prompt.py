@@ -1,7 +1,7 @@
 import pytest
-from copilot.models.catalogue import families
 
 from copilot.context import local_window
+from copilot.models.catalogue import families
 from copilot.prompt import FimTokens, build_fim_prompt, comment_snippet, repo_snippet_text
 
 FIM = FimTokens(prefix=101, suffix=103, middle=102)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from copilot.models import DEFAULT_MODEL_PATH
 
 from copilot.config import ContextSettings
 from copilot.documents import Change, DocumentStore, Position
 from copilot.model import Vocabulary
+from copilot.models import DEFAULT_MODEL_PATH
 from copilot.ranking import Span
 from copilot.retrieval import Retriever, names_near
 

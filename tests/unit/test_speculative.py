@@ -7,13 +7,13 @@ import threading
 from pathlib import Path
 
 import pytest
-from copilot.models import DEFAULT_MODEL_PATH
 
 from copilot.config import ModelSettings, SpeculativeSettings
 from copilot.decoding import DecodeCounters, greedy_steps
 from copilot.engine import GenerationJob, open_engine
 from copilot.llama import DecodeAborted, LlamaSession
 from copilot.model import Vocabulary
+from copilot.models import DEFAULT_MODEL_PATH
 from copilot.prompt import build_fim_prompt
 from copilot.speculative import Drafter, DraftModel, PromptLookup, Speculator
 from tests.support.gguf_files import write_chat_model_without_fim
