@@ -49,6 +49,7 @@ test: $(TEST_STAMP)
 	$(BIN)/python -m bench speculative --smoke --out $(VENV)/bench-speculative-smoke.json
 	$(BIN)/python -m bench context --smoke --out $(VENV)/bench-context-smoke.json
 	$(BIN)/python -m bench quality --smoke --out $(VENV)/bench-quality-smoke.json
+	$(BIN)/python -m bench routing --smoke --out $(VENV)/bench-routing-smoke.json
 	$(MAKE) --no-print-directory lint
 
 lint: $(TEST_STAMP)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import context, decode, kv, latency, quality, speculative
+from . import context, decode, kv, latency, quality, routing, speculative
 
 SUITES = {
     "latency": latency,
@@ -14,6 +14,7 @@ SUITES = {
     "kv": kv,
     "context": context,
     "quality": quality,
+    "routing": routing,
 }
 
 

@@ -60,6 +60,36 @@ class ContextSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     mask_secrets: bool = True  # mask strings that look like keys and tokens in snippets from other files
 
 
+class RemoteSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    enabled: bool = False  # nothing is ever sent anywhere until this is true and base_url is set
+    base_url: str = ""  # an OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1
+    model: str = ""  # the model name the server knows
+    api: Literal["completions", "chat"] = "completions"  # chat: for instruct-only models
+    template: str = "auto"  # FIM family from the model catalogue (qwen2_5_coder...); auto: from the model name
+    api_key_env: str = ""  # the environment variable that holds the API key (never logged)
+    headers: dict[str, str] = {}
+    connect_timeout_ms: float = 500.0
+    read_timeout_ms: float = 2000.0  # between two bytes of the answer
+    inline_timeout_ms: float = 1500.0  # a whole escalated inline completion, retries included
+    generate_timeout_ms: float = 8000.0  # a whole explicit generation (copilot/generate)
+    retries: int = 2  # only where a retry can still arrive in time
+    max_tokens: int = 256
+    prefix_chars: int = 8000  # of the text before the cursor sent (whole lines); fit the remote model's context
+    suffix_chars: int = 2000  # ... and after it
+    price_input_per_mtok: float = 0.0  # per million tokens, in your currency: for cost accounting
+    price_output_per_mtok: float = 0.0
+    requests_per_minute: float = 60.0  # token bucket; 0: no limit
+    max_tokens_per_hour: int = 0  # 0: no limit
+    max_tokens_per_day: int = 0
+    max_cost_per_day: float = 0.0
+    breaker_failures: int = 5  # consecutive failures that open the circuit breaker
+    breaker_reset_s: float = 30.0  # then one probe request after this long
+    min_confidence: float = -1.0  # local answers with a lower mean log-probability go remote
+    escalate_blocks: bool = True  # a multi-line block at an empty body goes remote
+    allow_workspaces: list[str] = []  # glob patterns of workspace folders that may use it; empty: all
+    deny_workspaces: list[str] = []  # ... that never may (wins over allow)
+
+
 class CacheSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     enabled: bool = True
     dir: str = ""  # "" selects $XDG_CACHE_HOME/copilot-lsp/completions
@@ -85,6 +115,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     context: ContextSettings = ContextSettings()
     cache: CacheSettings = CacheSettings()
     speculative: SpeculativeSettings = SpeculativeSettings()
+    remote: RemoteSettings = RemoteSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     log: LogSettings = LogSettings()
 

@@ -48,6 +48,10 @@ class RequestRecord(msgspec.Struct, frozen=True, kw_only=True):
     target_forwards: int = 0
     preempted: bool = False  # arrived while the worker ran this document's superseded job
     cost: float = 0.0  # estimated, in the remote's currency; local answers cost nothing
+    cost_all_remote: float = 0.0  # what this answer would have cost from the remote model (model answers)
+    route_reason: str = ""  # the router's decision: why local or remote
+    remote_tokens_in: int = 0
+    remote_tokens_out: int = 0
     chars: int = 0  # length of the suggestion shown
     timings_ms: dict[str, float] = {}
 
@@ -56,7 +60,7 @@ class RequestRecord(msgspec.Struct, frozen=True, kw_only=True):
         """Where the answer came from: a cache level, the local model, or nothing."""
         if self.source in CACHE_ROUTES:
             return self.source
-        return "local" if self.source == "model" else self.source
+        return "local" if self.source == "model" else self.source  # "remote" stays itself
 
 
 def percentiles(values: Iterable[float]) -> dict[str, float]:
@@ -151,6 +155,8 @@ class Metrics:
         self._answers: OrderedDict[int, _Answer] = OrderedDict()  # request id -> what was shown
         self._events: Counter[tuple[str, str, str]] = Counter()  # (event, language, route)
         self._cost_by_day: dict[str, float] = {}  # the last two days, by UTC date
+        self.spent = 0.0  # estimated remote cost since start
+        self.spent_all_remote = 0.0  # ... had every model answer come from the remote model
 
     def record(self, record: RequestRecord) -> None:
         counts = self.counts
@@ -167,6 +173,10 @@ class Metrics:
         counts["tokens_drafted"] += record.draft_tokens
         counts["tokens_draft_accepted"] += record.accepted_tokens
         counts["target_forwards"] += record.target_forwards
+        counts["tokens_remote_in"] += record.remote_tokens_in
+        counts["tokens_remote_out"] += record.remote_tokens_out
+        self.spent += record.cost
+        self.spent_all_remote += record.cost_all_remote
         self.recent.append(record)
         for stage, ms in record.timings_ms.items():
             self._stages.setdefault(stage, Reservoir()).offer(ms)
@@ -179,6 +189,15 @@ class Metrics:
             self._answers[record.request_id] = _Answer(record.language, record.route, record.chars)
             while len(self._answers) > EVENT_MEMORY:
                 self._answers.popitem(last=False)
+
+    def cost(self) -> dict[str, float | None]:
+        """Estimated spending since start, what the same answers would have cost all from the
+        remote model, and the share saved by answering locally."""
+        return {
+            "spent": round(self.spent, 6),
+            "all_remote": round(self.spent_all_remote, 6),
+            "saving": round(1 - self.spent / self.spent_all_remote, 4) if self.spent_all_remote else None,
+        }
 
     def record_cancelled_generation(self, job: GenerationJob, generation: Generation) -> None:
         """What the worker did for a request whose client went away (engine callback)."""
@@ -249,5 +268,6 @@ class Metrics:
                 "route_ms": {route: percentiles(r.values) for route, r in sorted(self._routes.items())},
             },
             "acceptance": self.acceptance(),
+            "cost": self.cost(),
             "recent": [as_dict(r) for r in list(self.recent)[-recent:]] if recent > 0 else [],
         }

@@ -12,7 +12,8 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import msgspec
 
@@ -24,13 +25,17 @@ from .config import Config
 from .documents import Change, Snapshot
 from .engine import Generation, GenerationJob, LocalEngine
 from .errors import CopilotError, ModelUnavailable
+from .escalation import Escalation
 from .healing import split_anchor, split_heal
 from .inflight import InFlight
 from .logs import REQUEST_ID
 from .metrics import Metrics, RequestRecord, as_dict
+from .privacy import mask_secrets
 from .prompt import build_fim_prompt
 from .ranking import Candidate, Span
+from .remote import RemoteRequest
 from .retrieval import EMPTY, Retrieved, Retriever
+from .router import RouteRequest, RouterSettings, decide
 from .scheduler import Debounce
 
 log = logging.getLogger(__name__)
@@ -45,8 +50,9 @@ Partial = Callable[[str], None]
 class CompletionResult(msgspec.Struct, frozen=True, kw_only=True):
     request_id: int
     text: str
-    source: str  # "typing", "stream", "memory", "disk", "model" or "none"
+    source: str  # "typing", "stream", "memory", "disk", "model", "remote" or "none"
     timings_ms: dict[str, float]
+    reason: str = ""  # why the model or the remote one answered (the router's decision)
 
 
 class Pipeline:
@@ -58,10 +64,12 @@ class Pipeline:
         metrics: Metrics | None = None,
         engine_error: str = "",
         retriever: Retriever | None = None,
+        escalation: Escalation | None = None,
     ) -> None:
         self.config = config
         self.engine = engine
         self.retriever = retriever
+        self.escalation = escalation
         self.cache = cache
         self.metrics = metrics or Metrics()
         self.engine_error = engine_error
@@ -89,8 +97,10 @@ class Pipeline:
         return next(self._ids)
 
     def close(self) -> None:
-        """Stop the worker and commit the cache's pending writes."""
+        """Stop the worker, close the remote client and commit the cache's pending writes."""
         self._stop_prefetch()
+        if self.escalation is not None:
+            _run_soon(self.escalation.aclose())
         if self.retriever is not None:
             self.retriever.stop()
         if self.engine is not None:
@@ -129,6 +139,7 @@ class Pipeline:
         is_current: Callable[[], bool] = lambda: True,
         on_partial: Partial | None = None,
         sync_ms: float | None = None,
+        explicit: bool = False,
     ) -> CompletionResult:
         """The completion at ``snapshot``'s cursor; empty (never raising) when there is none.
 
@@ -136,11 +147,13 @@ class Pipeline:
         an answer computed for an older text is not shown. ``on_partial`` receives the raw
         text generated so far, on the inference thread, while the model writes. ``sync_ms``
         is how long applying the document's last change took (the record's sync stage).
+        ``explicit``: the user asked for a generation (``copilot/generate``): no cache, no
+        debounce, no line limit, and the remote model when one is enabled.
         """
         request_id = request_id or self.next_request_id()
         context_token = REQUEST_ID.set(request_id)  # on every log line of this request
         try:
-            return await self._answer(snapshot, request_id, is_current, on_partial, sync_ms)
+            return await self._answer(snapshot, request_id, is_current, on_partial, sync_ms, explicit)
         finally:
             REQUEST_ID.reset(context_token)
 
@@ -151,6 +164,7 @@ class Pipeline:
         is_current: Callable[[], bool],
         on_partial: Partial | None,
         sync_ms: float | None,
+        explicit: bool,
     ) -> CompletionResult:
         timings: dict[str, float] = {}
         record: dict[str, object] = dict(request_id=request_id, language=snapshot.language_id, source="none")
@@ -160,7 +174,7 @@ class Pipeline:
         if sync_ms is not None:
             timings["sync"] = sync_ms
         try:
-            result = await self._complete(snapshot, request_id, timings, record, on_partial, is_current)
+            result = await self._complete(snapshot, request_id, timings, record, on_partial, is_current, explicit)
         except asyncio.CancelledError:
             record["outcome"] = "cancelled"
             self._record(record, timings)
@@ -175,12 +189,29 @@ class Pipeline:
             result = ""
             record["outcome"] = "stale"
         record.setdefault("outcome", "shown" if result else "empty")
+        if record["source"] in ("model", "remote"):
+            record["cost_all_remote"] = self._cost_if_remote(record)
         record["chars"] = len(result)
         self._remember(snapshot, result)
         self._record(record, timings)
         if result and record["source"] == "model":
             self._start_prefetch(snapshot, result)
-        return CompletionResult(request_id=request_id, text=result, source=str(record["source"]), timings_ms=timings)
+        return CompletionResult(
+            request_id=request_id,
+            text=result,
+            source=str(record["source"]),
+            timings_ms=timings,
+            reason=str(record.get("route_reason", "")),
+        )
+
+    def _cost_if_remote(self, record: dict[str, object]) -> float:
+        """What the answer cost, or would have cost, from the remote model (its prices; the
+        local token counts stand in for the remote's when it did not answer)."""
+        if record["source"] == "remote":
+            return _number(record, "cost")
+        remote = self.config.remote
+        tokens_in, tokens_out = _number(record, "prompt_tokens"), _number(record, "generated_tokens")
+        return (tokens_in * remote.price_input_per_mtok + tokens_out * remote.price_output_per_mtok) / 1e6
 
     def _record(self, fields: dict[str, object], timings: dict[str, float]) -> None:
         """Count the request, and log its record as one JSON line (debug)."""
@@ -197,7 +228,10 @@ class Pipeline:
         record: dict[str, object],
         on_partial: Partial | None,
         is_current: Callable[[], bool] = lambda: True,
+        explicit: bool = False,
     ) -> str:
+        """The answer, from the cheapest place that has one; an ``explicit`` request (the user
+        asked for a generation) skips the caches and the debounce and prefers the remote model."""
         self._stop_prefetch()
         mark = time.perf_counter()
         if self.retriever is not None:
@@ -207,7 +241,7 @@ class Pipeline:
                 return ""
             self.retriever.touch(snapshot.uri)
         prefix, suffix = snapshot.prefix, snapshot.suffix
-        shown = self._shown.get(snapshot.uri)
+        shown = None if explicit else self._shown.get(snapshot.uri)
         if shown is not None and (rest := type_through(shown, prefix, suffix)):
             self._answered_from("typing", record)
             _lap(timings, "cache", mark)
@@ -217,11 +251,11 @@ class Pipeline:
         if engine is None:  # already reported once, when the model failed to open
             raise ModelUnavailable(self.engine_error or "no model loaded")
         settings = self.config.completion
-        params = self._params(prefix, suffix, snapshot.language_id)
+        params = self._params(prefix, suffix, snapshot.language_id, explicit)
 
         flight = self._inflight.get(snapshot.uri)
         if flight is not None and flight.running:
-            typed = flight.typed_since(prefix, suffix)
+            typed = None if explicit else flight.typed_since(prefix, suffix)
             if typed is not None and flight.could_serve(typed):
                 text = await flight.wait()
                 if text.startswith(typed) and len(text) > len(typed):
@@ -235,7 +269,8 @@ class Pipeline:
         # The context keys hash the end of the text before the cursor: no need to copy the rest.
         key_prefix = prefix[-2 * MAX_KEY_CHARS :]
         stem, anchor = split_anchor(key_prefix)
-        for candidate_stem, candidate_anchor in [(stem, anchor), *look_back_stems(key_prefix, LOOK_BACK_CHARS)]:
+        look_back = [] if explicit else [(stem, anchor), *look_back_stems(key_prefix, LOOK_BACK_CHARS)]
+        for candidate_stem, candidate_anchor in look_back:
             entry, level = self.cache.get(context_key(engine.vocabulary.id, params, candidate_stem, suffix))
             if entry is not None and (remainder := continue_from(entry, candidate_anchor)) is not None:
                 self._answered_from(level, record)
@@ -252,7 +287,7 @@ class Pipeline:
             context_tokens=retrieved.tokens,
         )
         mark = _lap(timings, "context", mark)
-        entry, level = self.cache.get(key)
+        entry, level = (None, "") if explicit else self.cache.get(key)
         timings["cache"] += (time.perf_counter() - mark) * 1000
         if entry is not None:
             self._answered_from(level, record)
@@ -264,7 +299,7 @@ class Pipeline:
             return ""
         # Only now, with every cache missed, wait for a pause in typing (latest wins).
         self.debounce.max_ms = settings.debounce_ms
-        if (delay := self.debounce.delay_ms(snapshot.uri)) > 0:
+        if not explicit and (delay := self.debounce.delay_ms(snapshot.uri)) > 0:
             await asyncio.sleep(delay / 1000)
             mark = _lap(timings, "debounce", mark)
             if self._latest.get(snapshot.uri) != request_id:
@@ -282,7 +317,80 @@ class Pipeline:
         _lap(timings, "generate", mark)
         if flight.superseded or record.get("stop_reason") in ("superseded", "cancelled"):
             record["outcome"] = "superseded"  # a newer request for the document took over
+            return text
+        if self.escalation is not None:
+            text = await self._escalate(snapshot, params, record, timings, text, retrieved, keys, explicit, on_partial)
         return text
+
+    async def _escalate(
+        self,
+        snapshot: Snapshot,
+        params: GenerationParams,
+        record: dict[str, object],
+        timings: dict[str, float],
+        local_text: str,
+        retrieved: Retrieved,
+        keys: list[bytes],
+        explicit: bool,
+        on_partial: Partial | None,
+    ) -> str:
+        """The remote model's answer instead of ``local_text`` when the router says so and
+        the remote answers in time; ``local_text`` otherwise."""
+        escalation = self.escalation
+        assert escalation is not None
+        settings = self.config.remote
+        request = RouteRequest(
+            explicit=explicit,
+            wants_block=params.max_lines != 1,
+            empty_body=params.max_lines != 1,
+            local_confidence=_number(record, "mean_logprob") if _number(record, "generated_tokens") else None,
+            local_chars=len(local_text),
+            prompt_tokens=int(_number(record, "prompt_tokens")),
+        )
+        router = RouterSettings(escalate_empty_blocks=settings.escalate_blocks, min_confidence=settings.min_confidence)
+        decision = decide(request, escalation.state(), router)
+        record["route_reason"] = decision.reason
+        if decision.route == "local":
+            return local_text
+        mark = time.perf_counter()
+        timeout_ms = settings.generate_timeout_ms if explicit else settings.inline_timeout_ms
+        sent = self._remote_request(snapshot, params, retrieved)
+        result = await escalation.complete(sent, timeout_ms / 1000, on_partial)
+        _lap(timings, "remote", mark)
+        if result is None or not result.text.strip():
+            record["route_reason"] = f"{decision.reason}; remote gave nothing: local answer"
+            return local_text
+        text = postprocess.clean(result.text, snapshot.prefix, snapshot.suffix, snapshot.language_id)
+        if params.max_lines:
+            text = "\n".join(text.split("\n")[: params.max_lines])
+        record.update(
+            source="remote",
+            remote_tokens_in=result.prompt_tokens,
+            remote_tokens_out=result.completion_tokens,
+            cost=escalation.cost(result.prompt_tokens, result.completion_tokens),
+        )
+        timings["remote_first_token"] = result.first_token_ms
+        anchor = split_anchor(snapshot.prefix[-2 * MAX_KEY_CHARS :])[1]
+        self.cache.put(keys, CachedCompletion(anchor=anchor, text=text, created=time.time()))
+        return text
+
+    def _remote_request(self, snapshot: Snapshot, params: GenerationParams, retrieved: Retrieved) -> RemoteRequest:
+        """What is sent: the text around the cursor and the chosen snippets, secrets masked."""
+        remote = self.config.remote
+        prefix = snapshot.prefix[-remote.prefix_chars :] if remote.prefix_chars else ""
+        if len(prefix) < len(snapshot.prefix) and "\n" in prefix:
+            prefix = prefix[prefix.index("\n") + 1 :]  # whole lines
+        suffix = snapshot.suffix[: remote.suffix_chars]
+        path = self.retriever.display_path(snapshot.uri) if self.retriever is not None else snapshot.uri
+        return RemoteRequest(
+            prefix=mask_secrets(prefix)[0],
+            suffix=mask_secrets(suffix)[0],
+            path=path,
+            language=snapshot.language_id,
+            snippets=[(c.path, c.text) for c in retrieved.snippets],
+            max_tokens=self.config.remote.max_tokens,
+            max_lines=params.max_lines,
+        )
 
     async def _generate(
         self,
@@ -374,11 +482,12 @@ class Pipeline:
             "prompt": engine.vocabulary.detokenize(prompt),
         }
 
-    def _params(self, prefix: str, suffix: str, language: str) -> GenerationParams:
+    def _params(self, prefix: str, suffix: str, language: str, explicit: bool = False) -> GenerationParams:
         """One line, unless the syntax at the cursor asks for a block (after a block header,
-        in an empty body): then up to ``completion.max_lines`` (0: no line limit at all)."""
+        in an empty body): then up to ``completion.max_lines`` (0: no line limit at all).
+        An explicit generation has no line limit."""
         settings = self.config.completion
-        if settings.max_lines == 0:
+        if settings.max_lines == 0 or explicit:
             return GenerationParams(max_tokens=settings.max_tokens, max_lines=0)
         block = settings.max_lines > 1 and postprocess.wants_block(prefix, suffix, language)
         return GenerationParams(max_tokens=settings.max_tokens, max_lines=settings.max_lines if block else 1)
@@ -460,6 +569,19 @@ def _record_generation(record: dict[str, object], timings: dict[str, float], gen
         target_forwards=generation.target_forwards,
         preempted=generation.preempted,
     )
+
+
+def _number(record: dict[str, object], key: str) -> float:
+    value = record.get(key, 0)
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
+def _run_soon(coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run ``coroutine`` on the running loop, or to its end when there is none (the CLI)."""
+    try:
+        asyncio.get_running_loop().create_task(coroutine)
+    except RuntimeError:
+        asyncio.run(coroutine)
 
 
 def _described(candidate: Candidate) -> dict[str, object]:

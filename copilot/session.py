@@ -15,7 +15,9 @@ from .doctor import cache_path, model_path
 from .documents import DocumentStore
 from .engine import open_engine
 from .errors import ModelError
+from .escalation import Escalation, template_for
 from .pipeline import Pipeline
+from .remote import RemoteBackend
 from .retrieval import Retriever
 
 log = logging.getLogger(__name__)
@@ -36,9 +38,31 @@ def build_pipeline(config: Config, documents: DocumentStore | None = None, root:
         settings.max_size_mb,
         settings.memory_entries if settings.enabled else 0,
     )
+    escalation = open_escalation(config, root)
     retriever = None
     if engine is not None and documents is not None:
         vocabulary = engine.vocabulary
         retriever = Retriever(documents, config.context, root, vocabulary.encode, vocabulary.fim, vocabulary.repo_level)
         retriever.start()
-    return Pipeline(config, engine, cache, engine_error=error, retriever=retriever)
+    return Pipeline(config, engine, cache, engine_error=error, retriever=retriever, escalation=escalation)
+
+
+def open_escalation(config: Config, root: Path | None) -> Escalation | None:
+    """The remote route, when the user enabled and configured one (never otherwise: no
+    connection is made to anything while it is off)."""
+    settings = config.remote
+    if not settings.enabled:
+        return None
+    if not settings.base_url or not settings.model:
+        log.error("remote.enabled is set but remote.base_url or remote.model is empty: the remote model stays off")
+        return None
+    template = template_for(settings) if settings.api == "completions" else None
+    backend = RemoteBackend(settings, template, repo=root.name if root is not None else "workspace")
+    log.info(
+        "remote model %s at %s (%s API, %s template) for complex requests",
+        settings.model,
+        settings.base_url,
+        settings.api,
+        "the server's" if template is None and settings.api == "completions" else settings.template,
+    )
+    return Escalation(settings, backend, root)

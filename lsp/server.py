@@ -33,11 +33,12 @@ log = logging.getLogger(__name__)
 STATS_METHOD = "copilot/stats"
 PARTIAL_METHOD = "copilot/partialCompletion"
 EVENT_METHOD = "copilot/completionEvent"  # client -> server: shown / accepted / partial / dismissed
+GENERATE_METHOD = "copilot/generate"  # client -> server: an explicit generation (remote model preferred)
 INSPECT_METHOD = "copilot/inspectContext"  # client -> server: the context and prompt at a position
 STATUS_METHOD = "copilot/status"  # server -> client: a budget or latency target exceeded, or back to normal
 PARTIAL_INTERVAL_S = 0.03  # at most ~30 partial notifications a second per request
 LIVE_SECTIONS = ("completion", "log")  # the others need a restart
-RESTART_SECTIONS = ("model", "context", "cache", "speculative", "monitoring")
+RESTART_SECTIONS = ("model", "context", "cache", "speculative", "remote", "monitoring")
 ALERT_EVERY = 16  # answers between checks of the latency target and cost budget
 
 
@@ -120,8 +121,15 @@ class CopilotServer(LanguageServer):
         per-document state, and the last ``recent`` request records."""
         if self.pipeline is None:
             return {}
+        escalation = self.pipeline.escalation
+        remote = (
+            {"breaker": escalation.breaker.snapshot(), "budget": escalation.budget.usage(), **escalation.counts}
+            if escalation is not None
+            else None
+        )
         return {
             **self.pipeline.metrics.snapshot(min(recent, 512)),
+            "remote": remote,
             "alerts": self.alerts,
             "state": {**self.pipeline.state_sizes(), "open_documents": len(self.documents)},
         }
@@ -289,6 +297,35 @@ def create_server(config: config_mod.Config) -> CopilotServer:
         """The inline completion item's command (LSP 3.18): the client ran it on accept."""
         if ls.pipeline is not None and arguments and isinstance(arguments[0], int):
             ls.pipeline.metrics.editor_event(arguments[0], "accepted")
+
+    @server.feature(GENERATE_METHOD)
+    async def generate(ls: CopilotServer, params: Any) -> dict[str, Any]:
+        """``{"textDocument": {"uri"}, "position"}`` -> ``{"requestId", "text", "route", "reason"}``.
+        The local model's text streams first as ``copilot/partialCompletion``; when the remote
+        model answers, its text replaces it (the same request id) and is the result."""
+        try:
+            uri = params.textDocument.uri
+            position = Position(line=params.position.line, character=params.position.character)
+        except AttributeError:
+            return {"error": f"{GENERATE_METHOD} needs textDocument.uri and position"}
+        if ls.pipeline is None:
+            return {"error": "the server is not initialized"}
+        try:
+            document = ls.documents.get(uri)
+            snapshot = document.snapshot(position, ls.encoding)
+        except CopilotError as exc:
+            return {"error": str(exc)}
+        request_id = ls.pipeline.next_request_id()
+        result = await ls.pipeline.complete(
+            snapshot,
+            request_id,
+            is_current=lambda: document.version == snapshot.version and snapshot.uri in ls.documents,
+            on_partial=ls.partial_sender(snapshot.uri, snapshot.version, request_id),
+            explicit=True,
+        )
+        ls.notify_partial(snapshot.uri, snapshot.version, request_id, result.text, True)
+        route = "remote" if result.source == "remote" else "local" if result.source == "model" else result.source
+        return {"requestId": request_id, "text": result.text, "route": route, "reason": result.reason}
 
     @server.feature(INSPECT_METHOD)
     def inspect_context(ls: CopilotServer, params: Any) -> dict[str, Any]:

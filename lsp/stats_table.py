@@ -46,6 +46,19 @@ def render(stats: dict[str, Any], title: str) -> str:
         lines.append(
             f"tokens {route:<15}prompt {tokens['prompt']}, generated {tokens['generated']}, cost {tokens['cost']}"
         )
+    cost = stats.get("cost", {})
+    if cost.get("all_remote"):
+        lines.append(
+            f"cost since start      {cost['spent']:.4f} spent; all-remote would be {cost['all_remote']:.4f}"
+            f" (saving {_pct(cost.get('saving'))})"
+        )
+    if counts.get("tokens_remote_in") or counts.get("tokens_remote_out"):
+        lines.append(
+            f"remote tokens         in {counts.get('tokens_remote_in', 0)}, out {counts.get('tokens_remote_out', 0)}"
+        )
+    remote = stats.get("remote")
+    if remote:
+        lines.append(f"remote breaker        {remote.get('breaker', {}).get('state', '-')}")
     acceptance = stats.get("acceptance", {})
     for by in ("language", "route"):
         for name, row in acceptance.get(by, {}).items():

@@ -26,3 +26,23 @@ def families(path: Path = CATALOGUE) -> dict[str, Family]:
     with path.open("rb") as file:
         data = tomllib.load(file)
     return msgspec.convert(data["families"], dict[str, Family])
+
+
+# Substrings of a model's name that identify its family (lower case, first match wins).
+NAME_HINTS: tuple[tuple[str, str], ...] = (
+    ("qwen2.5-coder", "qwen2_5_coder"),
+    ("qwen2_5_coder", "qwen2_5_coder"),
+    ("starcoder2", "starcoder2"),
+    ("deepseek-coder", "deepseek_coder"),
+    ("codellama", "codellama"),
+    ("code-llama", "codellama"),
+    ("codegemma", "codegemma"),
+    ("codestral", "codestral"),
+    ("copilot-default", "copilot_default"),
+)
+
+
+def family_for_model(name: str) -> str | None:
+    """The catalogue key of the family a model name belongs to, if it is recognisable."""
+    lowered = name.lower()
+    return next((key for hint, key in NAME_HINTS if hint in lowered), None)
