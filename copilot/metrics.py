@@ -105,6 +105,8 @@ def aggregate(records: Iterable[RequestRecord]) -> dict[str, Any]:
             route: {
                 "prompt": sum(r.prompt_tokens for r in records if r.route == route),
                 "generated": sum(r.generated_tokens for r in records if r.route == route),
+                "remote_in": sum(r.remote_tokens_in for r in records if r.route == route),
+                "remote_out": sum(r.remote_tokens_out for r in records if r.route == route),
                 "cost": round(sum(r.cost for r in records if r.route == route), 6),
             }
             for route in sorted(by_route)

@@ -352,6 +352,8 @@ class Pipeline:
         record["route_reason"] = decision.reason
         if decision.route == "local":
             return local_text
+        if explicit and on_partial is not None and local_text:
+            on_partial(local_text)  # shown while the remote model writes; its text then replaces it
         mark = time.perf_counter()
         timeout_ms = settings.generate_timeout_ms if explicit else settings.inline_timeout_ms
         sent = self._remote_request(snapshot, params, retrieved)

@@ -44,7 +44,8 @@ def render(stats: dict[str, Any], title: str) -> str:
     )
     for route, tokens in window.get("tokens", {}).items():
         lines.append(
-            f"tokens {route:<15}prompt {tokens['prompt']}, generated {tokens['generated']}, cost {tokens['cost']}"
+            f"tokens {route:<15}prompt {tokens['prompt']}, generated {tokens['generated']},"
+            f" remote in/out {tokens.get('remote_in', 0)}/{tokens.get('remote_out', 0)}, cost {tokens['cost']}"
         )
     cost = stats.get("cost", {})
     if cost.get("all_remote"):

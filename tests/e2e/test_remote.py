@@ -171,3 +171,54 @@ async def test_with_the_remote_disabled_no_connection_is_attempted(client: Langu
     await client.text_document_inline_completion_async(inline_params(uri, *CURSOR))
     assert (await stats(client)).remote is None
     assert proxy.connections == 0
+
+
+# --- the client itself against real sockets: wrong URL, TLS, a stream that never ends -------------
+
+from copilot.config import RemoteSettings  # noqa: E402
+from copilot.escalation import Escalation, template_for  # noqa: E402
+from copilot.remote import RemoteBackend, RemoteError, RemoteRequest  # noqa: E402
+from tests.support.openai_server import free_port  # noqa: E402
+
+REQUEST = RemoteRequest(prefix="def f(x):\n    return ", suffix="\n", path="a.py", language="python", max_tokens=16)
+
+
+def remote_settings(base_url: str, **extra: Any) -> RemoteSettings:
+    return RemoteSettings(
+        enabled=True, base_url=base_url, model="copilot-remote", template="copilot_default", retries=0, **extra
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        (lambda server: f"http://127.0.0.1:{free_port()}/v1", "connect"),  # nothing listens there
+        (lambda server: server.base_url.replace("http://", "https://"), "tls"),  # TLS to a plain HTTP server
+        (lambda server: server.base_url.replace("/v1", "/nowhere"), "not_found"),  # a wrong path
+    ],
+)
+async def test_wrong_urls_fail_with_their_kind(openai_server: OpenAIServer, url: Any, kind: str) -> None:
+    settings = remote_settings(url(openai_server))
+    client = RemoteBackend(settings, template_for(settings))
+    try:
+        with pytest.raises(RemoteError) as raised:
+            await client.complete(REQUEST, 3.0)
+        assert raised.value.kind == kind
+    finally:
+        await client.aclose()
+
+
+async def test_a_stream_that_never_ends_is_cut_at_the_budget(proxy: FaultProxy) -> None:
+    proxy.set_mode(FaultMode.DRIP, drip_chunk=1, drip_interval_s=0.2)  # a byte every 200 ms: never idle long
+    proxy.drop_connections()
+    settings = remote_settings(proxy.base_url, read_timeout_ms=1000)
+    escalation = Escalation(settings, RemoteBackend(settings, template_for(settings)), root=None)
+    started = time.monotonic()
+    try:
+        assert await escalation.complete(REQUEST, 1.0) is None
+    finally:
+        await escalation.aclose()
+        proxy.set_mode(FaultMode.PASS)
+        proxy.drop_connections()
+    assert time.monotonic() - started < 2.5
+    assert escalation.counts["remote_failed_timeout"] == 1
