@@ -339,10 +339,12 @@ class Pipeline:
         escalation = self.escalation
         assert escalation is not None
         settings = self.config.remote
+        # After a block header or in an empty body (what wants_block detects): a block to fill.
+        block = postprocess.wants_block(snapshot.prefix, snapshot.suffix, snapshot.language_id)
         request = RouteRequest(
             explicit=explicit,
-            wants_block=params.max_lines != 1,
-            empty_body=params.max_lines != 1,
+            wants_block=block,
+            empty_body=block,
             local_confidence=_number(record, "mean_logprob") if _number(record, "generated_tokens") else None,
             local_chars=len(local_text),
             prompt_tokens=int(_number(record, "prompt_tokens")),
