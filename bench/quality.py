@@ -152,13 +152,19 @@ def summary(results: list[dict[str, Any]], kind: str) -> dict[str, Any]:
     }
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    rng = random.Random(args.seed)
+def held_out_holes(packages: list[str], per_kind: int, seed: int) -> list[Hole]:
+    """The holes of every installed package among ``packages``, reproducibly from ``seed``."""
+    rng = random.Random(seed)
     holes: list[Hole] = []
-    for name in args.packages:
+    for name in packages:
         root = package_root(name)
         if root is not None:
-            holes.extend(make_holes(root, args.holes, rng))
+            holes.extend(make_holes(root, per_kind, rng))
+    return holes
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    holes = held_out_holes(args.packages, args.holes, args.seed)
     overrides: dict[str, Any] = {
         "cache": {"enabled": False, "prefetch": False},
         "completion": {"debounce_ms": 0, "max_lines": 1},

@@ -26,7 +26,7 @@ from copilot.documents import DocumentStore, Position
 from copilot.session import build_pipeline
 from tests.support.openai_server import start_openai_server
 
-from .quality import DEFAULT_PACKAGES, Hole, edit_similarity, make_holes, package_root
+from .quality import DEFAULT_PACKAGES, Hole, edit_similarity, held_out_holes
 from .report import write
 
 STANDIN = Path("bench/results/standin-102m-noise0.012.gguf")
@@ -111,12 +111,7 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    rng = random.Random(args.seed)
-    holes: list[Hole] = []
-    for name in args.packages:
-        root = package_root(name)
-        if root is not None:
-            holes.extend(make_holes(root, args.holes, rng))
+    holes = held_out_holes(args.packages, args.holes, args.seed)
     remote_model = Path(args.remote_model) if args.remote_model else STANDIN
     if not remote_model.exists():
         raise SystemExit(f"{remote_model} is missing: run `python -m bench speculative` once (it builds it)")

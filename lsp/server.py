@@ -20,7 +20,7 @@ from pygls.lsp.server import LanguageServer
 
 from copilot import __version__
 from copilot import config as config_mod
-from copilot.documents import DocumentStore, Encoding, Position
+from copilot.documents import Document, DocumentStore, Encoding, Position, Snapshot
 from copilot.errors import CopilotError
 from copilot.pipeline import Pipeline
 from copilot.retrieval import uri_path
@@ -96,6 +96,22 @@ class CopilotServer(LanguageServer):
             current, **{section: getattr(updated, section) for section in LIVE_SECTIONS}
         )
         self._set_log_level(updated.log.level)
+
+    def at_position(self, params: Any, method: str) -> tuple[Document, Snapshot] | str:
+        """The document and snapshot a ``{"textDocument": {"uri"}, "position"}`` request names,
+        or what is wrong with it ("" when the server is not initialized)."""
+        try:
+            uri = params.textDocument.uri
+            position = Position(line=params.position.line, character=params.position.character)
+        except AttributeError:
+            return f"{method} needs textDocument.uri and position"
+        if self.pipeline is None:
+            return ""
+        try:
+            document = self.documents.get(uri)
+            return document, document.snapshot(position, self.encoding)
+        except CopilotError as exc:
+            return str(exc)
 
     def partial_sender(self, uri: str, version: int, request_id: int) -> Callable[[str], None]:
         """A callback for the inference thread that streams text to the client, throttled."""
@@ -303,18 +319,10 @@ def create_server(config: config_mod.Config) -> CopilotServer:
         """``{"textDocument": {"uri"}, "position"}`` -> ``{"requestId", "text", "route", "reason"}``.
         The local model's text streams first as ``copilot/partialCompletion``; when the remote
         model answers, its text replaces it (the same request id) and is the result."""
-        try:
-            uri = params.textDocument.uri
-            position = Position(line=params.position.line, character=params.position.character)
-        except AttributeError:
-            return {"error": f"{GENERATE_METHOD} needs textDocument.uri and position"}
-        if ls.pipeline is None:
-            return {"error": "the server is not initialized"}
-        try:
-            document = ls.documents.get(uri)
-            snapshot = document.snapshot(position, ls.encoding)
-        except CopilotError as exc:
-            return {"error": str(exc)}
+        found = ls.at_position(params, GENERATE_METHOD)
+        if isinstance(found, str) or ls.pipeline is None:
+            return {"error": found or "the server is not initialized"}
+        document, snapshot = found
         request_id = ls.pipeline.next_request_id()
         result = await ls.pipeline.complete(
             snapshot,
@@ -331,15 +339,11 @@ def create_server(config: config_mod.Config) -> CopilotServer:
     def inspect_context(ls: CopilotServer, params: Any) -> dict[str, Any]:
         """``{"textDocument": {"uri"}, "position": {"line", "character"}}`` -> the context
         candidates (scores, reasons, chosen or not) and the prompt, as `copilot-lsp context`."""
+        found = ls.at_position(params, INSPECT_METHOD)
+        if isinstance(found, str) or ls.pipeline is None:
+            return {"error": found or "the server is not initialized"}
         try:
-            uri = params.textDocument.uri
-            position = Position(line=params.position.line, character=params.position.character)
-        except AttributeError:
-            return {"error": f"{INSPECT_METHOD} needs textDocument.uri and position"}
-        if ls.pipeline is None:
-            return {"error": "the server is not initialized"}
-        try:
-            return ls.pipeline.inspect(ls.documents.get(uri).snapshot(position, ls.encoding))
+            return ls.pipeline.inspect(found[1])
         except CopilotError as exc:
             return {"error": str(exc)}
 
