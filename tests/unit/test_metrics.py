@@ -56,7 +56,7 @@ def test_aggregate_of_a_known_sequence() -> None:
     assert result["cancel_rate"] == 0.125
     assert result["route_ms"]["local"] == {"p50": 50.0, "p95": 60.0, "p99": 60.0, "n": 3}
     assert result["route_ms"]["typing"]["p50"] == 2.0
-    assert result["tokens"]["local"] == {"prompt": 200, "generated": 0, "cost": 0.0}
+    assert result["tokens"]["local"] == {"prompt": 200, "generated": 0, "remote_in": 0, "remote_out": 0, "cost": 0.0}
 
 
 def test_aggregate_of_nothing_has_no_rates() -> None:
