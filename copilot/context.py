@@ -32,12 +32,27 @@ class Window(msgspec.Struct, frozen=True, kw_only=True):
     suffix_chars: int
 
 
+def _cut(text: str) -> int:
+    """Where ``text`` splits into a head that stays the same while the user types on the
+    last line and a tail, such that tokenizing the two gives the whole text's tokens: in the
+    run of whitespace before the last line that has text, right before that run's last
+    character. Byte-level BPE pre-tokenizers (GPT-2's, and the GPT-4-style ones of
+    Qwen2.5-Coder and most code models) split a whitespace run there too: the last space
+    goes with the word after it, a last newline stands alone. 0: no such place."""
+    end = len(text)
+    while (start := text.rfind("\n", 0, end) + 1) > 0:
+        line = text[start:end]
+        indent = len(line) - len(line.lstrip(" \t"))
+        if indent < len(line):
+            return start + indent - 1
+        end = start - 1  # a blank line: look further back
+    return 0
+
+
 class Encoder:
-    """A tokenizer that remembers: the tokens of a text up to its last newline (the part
-    that stays the same while the user types on the last line) and the token count of
-    single lines. A text is tokenized as its head plus ``"\\n" + tail``; that equals
-    tokenizing it whole except where whitespace ends the head's last line (harmless:
-    the result is the same for the same text, which is what the caches need)."""
+    """A tokenizer that remembers: the tokens of a text up to the indentation of its last
+    line (the part that stays the same while the user types on that line, see ``_cut``)
+    and the token count of single lines."""
 
     def __init__(self, encode: Tokenize) -> None:
         self._encode = encode
@@ -45,7 +60,7 @@ class Encoder:
         self._counts: dict[str, int] = {}
 
     def __call__(self, text: str) -> list[int]:
-        cut = text.rfind("\n")
+        cut = _cut(text)
         if cut <= 0:
             return self._encode(text)
         head = text[:cut]

@@ -1,6 +1,10 @@
+from pathlib import Path
+
 import pytest
 
-from copilot.context import local_window
+from copilot.context import Encoder, local_window
+from copilot.model import Vocabulary
+from copilot.models import DEFAULT_MODEL_PATH
 from copilot.models.catalogue import families
 from copilot.prompt import FimTokens, build_fim_prompt, comment_snippet, repo_snippet_text
 
@@ -114,3 +118,33 @@ def test_comment_snippet_comments_every_line_and_names_the_file() -> None:
         "# pkg/util.py\n# def f():\n#     return 1\n#\n"
     )
     assert comment_snippet("a.go", "func F() {}", "//").startswith("// a.go\n// func F() {}")
+
+
+# --- the remembering encoder against the model's own tokenizer ----------------------------------
+
+
+def test_the_encoder_tokenizes_like_the_model_and_remembers() -> None:
+    """Split where the pre-tokenizer splits, the two parts tokenize as the whole text does
+    (blank lines, trailing blanks, column-0 lines included); a line count equals the tokens
+    of the line with its newline."""
+    vocabulary = Vocabulary(DEFAULT_MODEL_PATH)
+    calls: list[str] = []
+
+    def encode(text: str) -> list[int]:
+        calls.append(text)
+        return vocabulary.encode(text)
+
+    encoder = Encoder(encode)
+    source = Path(local_window.__code__.co_filename).read_text()
+    lines = source.split("\n")
+    lines[12] += "  "  # a trailing blank
+    for end in range(10, len(lines), 3):
+        for last in ("    x = fo", "x = fo", "    ", ""):
+            text = "\n".join(lines[:end]) + "\n" + last
+            assert encoder(text) == vocabulary.encode(text), (end, last)
+    typed = "\n".join(lines[:40]) + "\n    valu"
+    encoder(typed)
+    calls.clear()
+    encoder(typed + "e")  # one more key on the same line: only that line is tokenized
+    assert calls == [" value"]
+    assert encoder.line_tokens("    return x") == len(vocabulary.encode("    return x\n"))
