@@ -1,0 +1,81 @@
+-- A test runs as a coroutine on Neovim's main loop, so typed keys (nvim_input) are processed
+-- between its steps; `vim.wait` would not process them. Failure: exit code 1 and a message.
+local H = {}
+local co
+
+local function finish(ok, message)
+  if not ok then
+    io.stderr:write("FAIL: " .. tostring(message) .. "\n")
+    vim.cmd("cquit 1")
+  else
+    vim.cmd("qall!")
+  end
+end
+
+local function step()
+  local ok, err = coroutine.resume(co)
+  if not ok then
+    finish(false, debug.traceback(co, err))
+  elseif coroutine.status(co) == "dead" then
+    finish(true)
+  end
+end
+
+function H.run(fn)
+  co = coroutine.create(fn)
+  vim.schedule(step)
+end
+
+function H.sleep(ms)
+  vim.defer_fn(step, ms)
+  coroutine.yield()
+end
+
+function H.wait(what, condition, timeout_ms)
+  local waited = 0
+  while true do
+    local ok, value = pcall(condition)
+    if ok and value then
+      return value
+    end
+    if waited >= (timeout_ms or 30000) then
+      error("timed out waiting for " .. what, 2)
+    end
+    H.sleep(20)
+    waited = waited + 20
+  end
+end
+
+function H.eq(actual, expected, what)
+  if actual ~= expected then
+    error(("%s: expected %s, got %s"):format(what or "value", vim.inspect(expected), vim.inspect(actual)), 2)
+  end
+end
+
+function H.line(row)
+  return vim.api.nvim_buf_get_lines(0, row, row + 1, false)[1]
+end
+
+--- Start editing the test file at the end of ``row`` (0-based) in insert mode, once the
+--- server is attached and has answered once (its model is loaded).
+function H.edit(path, row)
+  if path then
+    vim.cmd.edit(path)
+  end
+  H.wait("the server", function() return #vim.lsp.get_clients({ bufnr = 0 }) > 0 end)
+  local client = vim.lsp.get_clients({ bufnr = 0 })[1]
+  local answered = false
+  client:request("copilot/stats", { recent = 0 }, function() answered = true end, 0)
+  H.wait("the server's first answer", function() return answered end)
+  vim.api.nvim_win_set_cursor(0, { row + 1, #H.line(row) })
+  vim.cmd("startinsert!")
+end
+
+H.cmd = vim.json.decode(os.getenv("COPILOT_LSP_CMD"))
+H.file = os.getenv("COPILOT_TEST_FILE")
+H.init_options = {
+  completion = { max_prefill_ms = 0, max_decode_ms = 0, debounce_ms = 0 },
+  cache = { prefetch = false },
+}
+
+return H
