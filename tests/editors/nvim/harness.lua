@@ -46,6 +46,20 @@ function H.wait(what, condition, timeout_ms)
   end
 end
 
+--- A value that stays the same for ``ms`` (a suggestion that has finished streaming).
+function H.settled(what, get, ms)
+  local last, since = nil, 0
+  return H.wait(what, function()
+    local value = get()
+    if value ~= nil and value == last then
+      since = since + 20
+    else
+      last, since = value, 0
+    end
+    return since >= (ms or 300) and value
+  end)
+end
+
 function H.eq(actual, expected, what)
   if actual ~= expected then
     error(("%s: expected %s, got %s"):format(what or "value", vim.inspect(expected), vim.inspect(actual)), 2)

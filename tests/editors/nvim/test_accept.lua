@@ -8,7 +8,7 @@ H.run(function()
   local row = 6
   local before = H.line(row)
   vim.api.nvim_input("o")
-  local shown = H.wait("ghost text", function() return ghost.text(0) end)
+  local shown = H.settled("ghost text, streamed to its end", function() return ghost.text(0) end)
   local marks = vim.api.nvim_buf_get_extmarks(0, ghost.ns, 0, -1, { details = true })
   H.eq(#marks, 1, "one extmark")
   H.eq(marks[1][4].virt_text_pos, "inline", "first line inline")
@@ -34,9 +34,20 @@ H.run(function()
     return r > row and H.line(r):match("fo$") and r
   end)
   local typed = H.line(row2) -- with whatever indentation 'autoindent' gave it
-  local second = H.wait("second ghost text", function() return ghost.text(0) end)
+  local second = H.settled("second ghost text", function() return ghost.text(0) end)
   vim.api.nvim_input("<Tab>")
   H.wait("accept all", function() return H.line(row2) == typed .. second end, 3000)
+  -- The server counted a shown event under the id of its answer (its local metrics; an
+  -- unknown id would be counted as ignored instead).
+  local counts = {}
+  local ok = pcall(H.wait, "events", function()
+    plugin.client(0):request("copilot/stats", { recent = 0 }, function(_, result) counts = result.counts end, 0)
+    H.sleep(50)
+    return (counts.events_shown or 0) >= 1
+  end, 10000)
+  if not ok then
+    error("the server did not count the events: " .. vim.inspect(counts))
+  end
 
   -- <Tab> without a suggestion keeps its meaning.
   vim.api.nvim_input("<Esc>o")

@@ -7,9 +7,9 @@ H.run(function()
   plugin.setup({ cmd = H.cmd, debounce_ms = 10, init_options = H.init_options })
   H.edit(H.file, 6)
   vim.api.nvim_input("o")
-  local shown = H.wait("ghost text of two characters or more", function()
+  local shown = H.settled("ghost text of two characters or more, streamed to its end", function()
     local text = ghost.text(0)
-    return text and #text >= 2 and not text:find("\n") and text
+    return text and #text >= 2 and not text:find("\n") and text or nil
   end)
   vim.api.nvim_input(shown:sub(1, 1))
   H.wait("the ghost text shrinks by what was typed", function() return ghost.text(0) == shown:sub(2) end, 2000)

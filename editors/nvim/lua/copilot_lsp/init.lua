@@ -117,22 +117,24 @@ function M.request(buf, explicit)
       M.clear(buf)
       return
     end
-    show(buf, { row = row, col = col, items = items, index = 1, request_id = id })
-    M.event(client, result, "shown")
+    local server_id = M.request_id(result)
+    show(buf, { row = row, col = col, items = items, index = 1, request_id = server_id })
+    if server_id then
+      client:notify(EVENT, { requestId = server_id, event = "shown" })
+    end
   end, buf)
   if ok then
     inflight[buf] = { client = client, id = id, row = row, col = col, request_id = nil }
   end
 end
 
---- Report shown/accepted/dismissed to the server (its local metrics; nothing leaves the machine).
-function M.event(client, result, event, chars)
+--- The server's id of the answer (in the item's accept command, or copilot/generate's result):
+--- shown/accepted/dismissed events name it, for the server's local metrics.
+function M.request_id(result)
   local item = result and result.items and result.items[1]
   local command = item and item.command
-  local request_id = (command and command.arguments and command.arguments[1]) or (result and result.requestId)
-  if client and type(request_id) == "number" then
-    client:notify(EVENT, { requestId = request_id, event = event, acceptedChars = chars or 0 })
-  end
+  local id = (command and command.arguments and command.arguments[1]) or (result and result.requestId)
+  return type(id) == "number" and id or nil
 end
 
 -- The server streams partial text while the model writes: redraw the ghost text with it.
