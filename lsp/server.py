@@ -22,7 +22,7 @@ from copilot import __version__
 from copilot import config as config_mod
 from copilot.documents import Document, DocumentStore, Encoding, Position, Snapshot
 from copilot.errors import CopilotError
-from copilot.pipeline import Pipeline
+from copilot.pipeline import CompletionResult, Pipeline
 from copilot.retrieval import uri_path
 from copilot.session import build_pipeline
 
@@ -96,6 +96,23 @@ class CopilotServer(LanguageServer):
             current, **{section: getattr(updated, section) for section in LIVE_SECTIONS}
         )
         self._set_log_level(updated.log.level)
+
+    async def answer(self, document: Document, snapshot: Snapshot, explicit: bool = False) -> CompletionResult:
+        """The pipeline's answer at ``snapshot``, streamed as partials; the final text is sent
+        as the last partial when a model wrote it (clients that show partials replace theirs)."""
+        assert self.pipeline is not None
+        request_id = self.pipeline.next_request_id()
+        result = await self.pipeline.complete(
+            snapshot,
+            request_id,
+            is_current=lambda: document.version == snapshot.version and snapshot.uri in self.documents,
+            on_partial=self.partial_sender(snapshot.uri, snapshot.version, request_id),
+            sync_ms=self.sync_ms.get(snapshot.uri),
+            explicit=explicit,
+        )
+        if explicit or result.source in ("model", "stream", "remote"):
+            self.notify_partial(snapshot.uri, snapshot.version, request_id, result.text, True)
+        return result
 
     def at_position(self, params: Any, method: str) -> tuple[Document, Snapshot] | str:
         """The document and snapshot a ``{"textDocument": {"uri"}, "position"}`` request names,
@@ -277,18 +294,9 @@ def create_server(config: config_mod.Config) -> CopilotServer:
         except CopilotError as exc:
             log.warning("%s", exc)
             return convert.inline_items("", params.position)
-        request_id = ls.pipeline.next_request_id()
-        result = await ls.pipeline.complete(
-            snapshot,
-            request_id,
-            is_current=lambda: document.version == snapshot.version and snapshot.uri in ls.documents,
-            on_partial=ls.partial_sender(snapshot.uri, snapshot.version, request_id),
-            sync_ms=ls.sync_ms.get(snapshot.uri),
-        )
-        if result.source in ("model", "stream"):
-            ls.notify_partial(snapshot.uri, snapshot.version, request_id, result.text, True)
+        result = await ls.answer(document, snapshot)
         ls.report_alerts()
-        return convert.inline_items(result.text, params.position, request_id)
+        return convert.inline_items(result.text, params.position, result.request_id)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     def did_change_configuration(ls: CopilotServer, params: types.DidChangeConfigurationParams) -> None:
@@ -322,18 +330,9 @@ def create_server(config: config_mod.Config) -> CopilotServer:
         found = ls.at_position(params, GENERATE_METHOD)
         if isinstance(found, str) or ls.pipeline is None:
             return {"error": found or "the server is not initialized"}
-        document, snapshot = found
-        request_id = ls.pipeline.next_request_id()
-        result = await ls.pipeline.complete(
-            snapshot,
-            request_id,
-            is_current=lambda: document.version == snapshot.version and snapshot.uri in ls.documents,
-            on_partial=ls.partial_sender(snapshot.uri, snapshot.version, request_id),
-            explicit=True,
-        )
-        ls.notify_partial(snapshot.uri, snapshot.version, request_id, result.text, True)
+        result = await ls.answer(*found, explicit=True)
         route = "remote" if result.source == "remote" else "local" if result.source == "model" else result.source
-        return {"requestId": request_id, "text": result.text, "route": route, "reason": result.reason}
+        return {"requestId": result.request_id, "text": result.text, "route": route, "reason": result.reason}
 
     @server.feature(INSPECT_METHOD)
     def inspect_context(ls: CopilotServer, params: Any) -> dict[str, Any]:
