@@ -24,14 +24,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import llama_cpp
-
 from copilot.context import local_window
 from copilot.decoding import DecodeCounters, greedy_steps
 from copilot.engine import default_threads
 from copilot.llama import LlamaSession
 from copilot.model import Vocabulary
 from copilot.models import DEFAULT_MODEL_PATH
+from copilot.models.info import draft_mismatch, read_info
+from copilot.models.quantize import quantize
 from copilot.prompt import build_fim_prompt
 from copilot.speculative import Drafter, DraftModel, PromptLookup, Speculator
 
@@ -51,19 +51,10 @@ def standin_target(path: Path) -> Path:
     return path
 
 
-QUANT_TYPES = {"q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "q4_k_m": "LLAMA_FTYPE_MOSTLY_Q4_K_M"}
-
-
 def quantized(path: Path, kind: str) -> Path:
     """``path`` quantized by llama.cpp's own quantizer (once, next to the bench results)."""
     out = Path("bench/results") / f"{path.stem}-{kind}.gguf"
-    if not out.exists():
-        params = llama_cpp.llama_model_quantize_default_params()
-        params.ftype = getattr(llama_cpp, QUANT_TYPES[kind])
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if llama_cpp.llama_model_quantize(str(path).encode(), str(out).encode(), params) != 0:
-            raise SystemExit(f"speculative: llama.cpp could not quantize {path} to {kind}")
-    return out
+    return out if out.exists() else quantize(path, out, kind)
 
 
 def decode(
@@ -123,8 +114,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         target_path = quantized(target_path, args.quantize)
     draft_path = Path(args.draft)
     vocabulary = Vocabulary(target_path)
-    if Vocabulary(draft_path).token_table_digest != vocabulary.token_table_digest:
-        raise SystemExit("speculative: the draft's vocabulary differs from the target's")
+    mismatch = draft_mismatch(read_info(target_path), read_info(draft_path))
+    if mismatch:
+        raise SystemExit(f"speculative: the draft cannot draft for the target: {mismatch}")
     n_ctx = min(args.n_ctx, vocabulary.context_length or args.n_ctx)
     threads = default_threads()
     target = LlamaSession(target_path, n_ctx=n_ctx, n_batch=min(512, n_ctx), n_threads=threads, n_gpu_layers=0)
@@ -191,7 +183,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", default="", help="target GGUF (default: the 102M stand-in, built once)")
     parser.add_argument("--draft", default=str(DEFAULT_MODEL_PATH))
-    parser.add_argument("--quantize", choices=sorted(QUANT_TYPES), default="", help="quantize the target first")
+    parser.add_argument("--quantize", choices=["q8_0", "q6_k", "q4_k_m"], default="", help="quantize the target first")
     parser.add_argument("--points", type=int, default=40)
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--max-lines", type=int, default=4)

@@ -34,6 +34,7 @@ from .errors import ModelError
 from .llama import DecodeAborted, LlamaSession
 from .logs import REQUEST_ID
 from .model import Vocabulary
+from .models.info import draft_mismatch, read_info
 from .scheduler import JobQueue
 from .speculative import Drafter, DraftModel, PromptLookup, Speculator
 
@@ -239,11 +240,12 @@ class LocalEngine:
             drafters.append(PromptLookup())
         if settings.draft_model:
             try:
-                draft = Vocabulary(Path(settings.draft_model).expanduser())
-                if draft.token_table_digest != self.vocabulary.token_table_digest:
-                    raise ModelError(f"{settings.draft_model} has a different vocabulary from the model")
+                draft_path = Path(settings.draft_model).expanduser()
+                mismatch = draft_mismatch(read_info(self.vocabulary.path), read_info(draft_path))
+                if mismatch:
+                    raise ModelError(f"{settings.draft_model} cannot draft for the model: {mismatch}")
                 session = LlamaSession(
-                    draft.path,
+                    draft_path,
                     n_ctx=self.n_ctx,
                     n_batch=min(512, self.n_ctx),
                     n_threads=self.settings.n_threads or default_threads(),

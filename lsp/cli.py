@@ -1,4 +1,4 @@
-"""The ``copilot-lsp`` command: serve, complete, context, doctor, cache, stats."""
+"""The ``copilot-lsp`` command: serve, complete, context, doctor, cache, stats, models."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from copilot import config as config_mod
 from copilot.documents import Document, DocumentStore, Position, Snapshot
 from copilot.errors import CopilotError
 from copilot.languages import language_for_path
+
+from . import models_cmd
 
 if TYPE_CHECKING:  # the pipeline imports llama.cpp: only the commands that need it load it
     from copilot.pipeline import Pipeline
@@ -254,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     stats = commands.add_parser("stats", help="latency, tokens, cache and acceptance of the running servers")
     stats.add_argument("--json", action="store_true", help="one JSON object per server")
     stats.set_defaults(run=cmd_stats)
+    models_cmd.add_parser(commands)
     return parser
 
 

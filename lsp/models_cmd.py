@@ -1,0 +1,230 @@
+"""``copilot-lsp models``: list, info, pull, quantize, use.
+
+``pull`` is the only command of the whole program that uses the network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import msgspec
+
+from copilot import paths
+from copilot.errors import CopilotError, ModelError
+from copilot.models import DEFAULT_MODEL_PATH
+from copilot.models.catalogue import models
+from copilot.models.hub import installed_path, lookup, models_dir
+from copilot.models.info import ModelInfo, draft_mismatch, read_info, require_completion_model
+
+
+def resolve(spec: str) -> Path:
+    """A GGUF path, or the installed file of a catalogue name."""
+    path = Path(spec).expanduser()
+    if path.suffix == ".gguf" or path.exists():
+        return path
+    key, entry = lookup(spec)
+    installed = installed_path(entry)
+    if not installed.is_file():
+        raise ModelError(f"{key} is not installed: run `copilot-lsp models pull {key}` first")
+    return Path(installed)
+
+
+def _configured(args: argparse.Namespace) -> Path:
+    return Path(args.settings.model.path).expanduser() if args.settings.model.path else DEFAULT_MODEL_PATH
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    configured = _configured(args).resolve()
+    rows = []
+    for name, entry in models().items():
+        path = installed_path(entry)
+        rows.append(
+            {
+                "name": name,
+                "family": entry.family,
+                "parameters_b": entry.parameters_b,
+                "draft": entry.draft,
+                "installed": path.is_file(),
+                "in_use": path.resolve() == configured,
+                "path": str(path),
+                "source": "embedded" if entry.embedded else f"hf:{entry.repo}/{entry.file}",
+            }
+        )
+    known = {Path(r["path"]).resolve() for r in rows}
+    others = sorted(p for p in models_dir().glob("*.gguf") if p.resolve() not in known) if models_dir().is_dir() else []
+    if configured not in known and configured not in {p.resolve() for p in others} and configured.is_file():
+        others.append(configured)
+    for path in others:
+        rows.append(
+            {
+                "name": path.name,
+                "family": "",
+                "parameters_b": 0.0,
+                "draft": "",
+                "installed": True,
+                "in_use": path.resolve() == configured,
+                "path": str(path),
+                "source": "local file",
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'':2}{'name':<22} {'params':>8}  {'draft':<20} {'installed':<9}  source")
+    for row in rows:
+        mark = "*" if row["in_use"] else " "
+        params = f"{row['parameters_b']:.2f}B" if row["parameters_b"] >= 0.1 else f"{row['parameters_b'] * 1000:.1f}M"
+        params = params if row["parameters_b"] else "?"
+        installed = "yes" if row["installed"] else "-"
+        print(f"{mark} {row['name']:<22} {params:>8}  {row['draft'] or '-':<20} {installed:<9}  {row['source']}")
+    print(f"\n* in use (model.path). Pulled models go to {models_dir()}.")
+    return 0
+
+
+def describe(info: ModelInfo) -> list[str]:
+    fim = info.fim
+    shares = ", ".join(f"{kind} {count / info.parameters:.0%}" for kind, count in info.tensor_types.items())
+    lines = [
+        f"file          {info.path} ({info.size_bytes / 1e6:.1f} MB)",
+        f"name          {info.name}",
+        f"architecture  {info.architecture}",
+        f"parameters    {info.parameters / 1e6:.1f}M",
+        f"quantisation  {info.file_type} ({shares})",
+        f"context       {info.context_length or 'unknown'} tokens (trained)",
+        f"tokenizer     {info.tokenizer}, {info.vocab_size} tokens, identity {info.tokenizer_digest}",
+        f"family        {info.family or 'unknown (not in the catalogue)'}",
+        f"stop tokens   {info.stop_tokens}",
+    ]
+    if fim is None:
+        lines.append("completion    NO: no fill-in-the-middle tokens")
+    else:
+        repo = "with" if info.repo_level else "without"
+        lines.append(
+            f"completion    yes: FIM {info.fim_order.upper()}, prefix {fim.prefix} suffix {fim.suffix} "
+            f"middle {fim.middle}, {repo} repository-level tokens"
+        )
+    return lines
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    info = read_info(resolve(args.model))
+    draft_problem = None
+    if args.draft:
+        draft_problem = draft_mismatch(info, read_info(resolve(args.draft))) or ""
+    if args.json:
+        out = msgspec.to_builtins(info)
+        if args.draft:
+            out["draft_problem"] = draft_problem
+        print(json.dumps(out, indent=2))
+    else:
+        print("\n".join(describe(info)))
+        if args.draft:
+            print(f"draft         {args.draft}: " + (f"NOT usable: {draft_problem}" if draft_problem else "usable"))
+    require_completion_model(info)  # an error (exit 1) with the advice, after the description
+    return 1 if draft_problem else 0
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    from copilot.models.hub import pull
+
+    pulled = pull(args.name, endpoint=args.endpoint, progress=not args.quiet)
+    state = "downloaded" if pulled.downloaded else "already installed"
+    print(f"{args.name}: {state}, {pulled.path} (sha256 {pulled.sha256})")
+    _, entry = lookup(args.name)
+    if entry.draft and not installed_path(models()[entry.draft]).is_file():
+        print(f"its draft for speculative decoding: copilot-lsp models pull {entry.draft}")
+    return 0
+
+
+def cmd_quantize(args: argparse.Namespace) -> int:
+    from copilot import llama  # noqa: F401  (routes llama.cpp's log to ours)
+    from copilot.models.quantize import greedy_agreement, quantize
+
+    source = resolve(args.source)
+    quantize(source, args.output, args.type, args.threads)
+    before, after = source.stat().st_size, args.output.stat().st_size
+    print(f"{args.output}: {args.type}, {after / 1e6:.1f} MB ({after / before:.0%} of {before / 1e6:.1f} MB)")
+    if args.agreement:
+        share = greedy_agreement(source, args.output, prompts=args.agreement)
+        print(f"greedy agreement with {source.name}: {share:.1%} of next-token choices on held-out code")
+    return 0
+
+
+def cmd_use(args: argparse.Namespace) -> int:
+    import tomlkit
+
+    path = resolve(args.model).resolve()
+    info = read_info(path)
+    require_completion_model(info)
+    draft = ""
+    entry = next((e for e in models().values() if installed_path(e).resolve() == path), None)
+    if entry and entry.draft and installed_path(models()[entry.draft]).is_file():
+        candidate = installed_path(models()[entry.draft]).resolve()
+        if not draft_mismatch(info, read_info(candidate)):
+            draft = str(candidate)
+    file = args.config or paths.config_file()
+    try:
+        document = tomlkit.parse(file.read_text(encoding="utf-8")) if file.exists() else tomlkit.document()
+    except (OSError, tomlkit.exceptions.ParseError) as exc:
+        raise CopilotError(f"cannot update {file}: {exc}; fix or remove it first") from None
+    model_table = document.setdefault("model", tomlkit.table())
+    model_table["path"] = "" if path == DEFAULT_MODEL_PATH.resolve() else str(path)
+    speculative = document.setdefault("speculative", tomlkit.table())
+    speculative["draft_model"] = draft
+    file.parent.mkdir(parents=True, exist_ok=True)
+    partial = file.with_name(file.name + ".partial")
+    partial.write_text(tomlkit.dumps(document), encoding="utf-8")
+    partial.replace(file)  # the user's config is never left half-written
+    print(f"{file}: model.path = {str(path)!r}" + (f", speculative.draft_model = {draft!r}" if draft else ""))
+    print("running servers pick it up when restarted")
+    return 0
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser("models", help="list, inspect, download, quantise and choose models")
+    sub = parser.add_subparsers(dest="models_command", required=True)
+    listing = sub.add_parser("list", help="the catalogue and the installed models")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(run=guarded(cmd_list))
+    info = sub.add_parser("info", help="what a GGUF is (read from its header, without loading it)")
+    info.add_argument("model", metavar="FILE|NAME")
+    info.add_argument("--draft", metavar="FILE|NAME", help="also check that this model can draft for it")
+    info.add_argument("--json", action="store_true")
+    info.set_defaults(run=guarded(cmd_info))
+    pull = sub.add_parser("pull", help="download a catalogue model from the Hugging Face hub (resumable, verified)")
+    pull.add_argument("name")
+    pull.add_argument("--endpoint", default=None, help="hub address (default: $HF_ENDPOINT or huggingface.co)")
+    pull.add_argument("--quiet", action="store_true", help="no progress bar")
+    pull.set_defaults(run=guarded(cmd_pull))
+    quantize = sub.add_parser("quantize", help="quantise a GGUF with llama.cpp's quantiser")
+    quantize.add_argument("source", metavar="IN")
+    quantize.add_argument("output", metavar="OUT", type=Path)
+    quantize.add_argument("--type", required=True, help="q8_0, q6_k, q5_k_m, q4_k_m, q4_0 or f16")
+    quantize.add_argument("--threads", type=int, default=0, help="0: all cores")
+    quantize.add_argument(
+        "--agreement", type=int, default=8, metavar="N", help="measure greedy agreement on N prompts (0: skip)"
+    )
+    quantize.set_defaults(run=guarded(cmd_quantize))
+    use = sub.add_parser("use", help="make a model (and its installed draft) the default in the config file")
+    use.add_argument("model", metavar="FILE|NAME")
+    use.set_defaults(run=guarded(cmd_use))
+
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def guarded(command: Command) -> Command:
+    """One clear line on stderr and exit status 1 for the errors users can act on."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except CopilotError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+
+    return run
