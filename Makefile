@@ -15,7 +15,7 @@ export CMAKE_ARGS
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint unit e2e model doctor clean
+.PHONY: run test lint unit e2e model draft model-card doctor clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,7 @@ test: $(TEST_STAMP)
 	$(BIN)/python -m bench context --smoke --out $(VENV)/bench-context-smoke.json
 	$(BIN)/python -m bench quality --smoke --out $(VENV)/bench-quality-smoke.json
 	$(BIN)/python -m bench routing --smoke --out $(VENV)/bench-routing-smoke.json
+	$(BIN)/python -m bench quant --smoke --out $(VENV)/bench-quant-smoke.json
 	$(MAKE) --no-print-directory lint
 
 lint: $(TEST_STAMP)
@@ -62,9 +63,19 @@ unit: $(TEST_STAMP)
 e2e: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q tests/e2e
 
-# Retrain the embedded default model (about 50 minutes on 2 CPU cores).
+# Retrain the embedded default pair: the target (about 50 minutes on 2 CPU cores; a CUDA
+# GPU is used when present), then its draft distilled from it, then the model card's figures.
 model: $(TEST_STAMP)
 	$(BIN)/python -m copilot.models.recipe.train --out models/default
+	$(MAKE) --no-print-directory draft model-card
+
+draft: $(TEST_STAMP)
+	$(BIN)/python -m copilot.models.recipe.distill --teacher models/default --out models/default
+
+# The card compares the distilled draft with the same draft trained without distillation.
+model-card: $(TEST_STAMP)
+	$(BIN)/python -m copilot.models.recipe.distill --teacher models/default --out $(VENV)/undistilled-draft --kd-weight 0
+	$(BIN)/python -m copilot.models.recipe.card --dir models/default --baseline-draft $(VENV)/undistilled-draft/copilot-draft.gguf
 
 doctor: $(RUN_STAMP)
 	$(BIN)/copilot-lsp doctor

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import context, decode, kv, latency, quality, routing, speculative
+from . import context, decode, kv, latency, quality, quant, routing, speculative
 
 SUITES = {
     "latency": latency,
@@ -15,6 +15,7 @@ SUITES = {
     "context": context,
     "quality": quality,
     "routing": routing,
+    "quant": quant,
 }
 
 

@@ -17,12 +17,8 @@ import llama_cpp
 from . import llama as _llama  # noqa: F401  (routes llama.cpp's log, initialises the backend)
 from .errors import ModelError
 from .healing import HealingIndex
+from .models.info import CHAT_MODEL_ADVICE, read_info, require_completion_model
 from .prompt import FimOrder, FimTokens
-
-CHAT_MODEL_ADVICE = (
-    "use a base code model with fill-in-the-middle tokens (for example Qwen2.5-Coder-1.5B, "
-    "not -Instruct) or the embedded default"
-)
 
 
 def model_id(path: Path) -> str:
@@ -52,6 +48,9 @@ class Vocabulary:
 
     def __init__(self, path: Path) -> None:
         check_readable(path)
+        # The header alone says clearly what is wrong with a truncated, corrupt, unsupported
+        # or chat-only file, before llama.cpp is asked to load it.
+        require_completion_model(read_info(path))
         params = llama_cpp.llama_model_default_params()
         params.vocab_only = True
         self._model = llama_cpp.llama_model_load_from_file(str(path).encode(), params)

@@ -35,12 +35,14 @@ def source(tmp_path: Path) -> Path:
     return path
 
 
-def test_complete_prints_the_completion_then_answers_from_the_cache(source: Path) -> None:
-    first = run("complete", f"{source}:7:{len('            path = os.path.') + 1}")
+def test_complete_prints_the_completion_then_answers_from_the_cache(tmp_path: Path, source: Path) -> None:
+    # No time budgets: an answer cut short by a busy machine is (rightly) not cached.
+    config = write_config(tmp_path, "[completion]\nmax_prefill_ms = 60000\nmax_decode_ms = 60000\n")
+    first = run("complete", f"{source}:7:{len('            path = os.path.') + 1}", config=config)
     assert first.returncode == 0, first.stderr
     assert first.stdout.strip()
     assert "[model," in first.stderr
-    second = run("complete", f"{source}:7:{len('            path = os.path.') + 1}")
+    second = run("complete", f"{source}:7:{len('            path = os.path.') + 1}", config=config)
     assert second.stdout == first.stdout
     assert "[disk," in second.stderr  # a new process: the answer came from LMDB
 
