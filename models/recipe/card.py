@@ -137,7 +137,7 @@ def markdown(card: dict[str, Any]) -> str:
     rows = [
         ("parameters", f"{t['parameters'] / 1e6:.2f}M", f"{d['parameters'] / 1e6:.2f}M"),
         ("file (f16)", f"{t['bytes'] / 1e6:.1f} MB", f"{d['bytes'] / 1e6:.1f} MB"),
-        ("training tokens", f"{t['tokens_seen'] / 1e6:.1f}M", f"{d['tokens_seen'] / 1e6:.1f}M, KD weight {d['kd_weight']}"),
+        ("training tokens", f"{t['tokens_seen'] / 1e6:.1f}M", f"{d['tokens_seen'] / 1e6:.1f}M, KD {d['kd_weight']}"),
         ("held-out loss (nats/token)", t["held_out_loss"], d["held_out_loss"]),
         ("held-out single-line FIM exact match, at a word start", exact(t, "word_start"), exact(d, "word_start")),
         ("same, cursor anywhere in the line", exact(t, "any_point"), exact(d, "any_point")),
