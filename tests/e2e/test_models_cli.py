@@ -201,3 +201,16 @@ def test_use_sets_the_model_in_the_config_file_keeping_the_rest(tmp_path: Path) 
     refused = run("models", "use", str(chat))
     assert refused.returncode == 1 and "no fill-in-the-middle tokens" in refused.stderr
     assert config.read_text() == text  # unchanged
+
+
+def test_a_full_disk_is_reported_before_downloading(model_bytes: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from copilot.errors import ModelError
+    from copilot.models import hub as hub_module
+
+    add_to_user_catalogue("tiny")
+    monkeypatch.setattr(hub_module.shutil, "disk_usage", lambda _: shutil._ntuple_diskusage(10**9, 10**9 - 1000, 1000))  # type: ignore[attr-defined]
+    with HubServer({f"{REPO}/{FILE}": model_bytes}) as hub, pytest.raises(ModelError, match="not enough disk space"):
+        hub_module.pull("tiny", endpoint=hub.url, progress=False)
+    assert hub.gets() == []  # nothing was downloaded
