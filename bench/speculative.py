@@ -30,7 +30,7 @@ from copilot.engine import default_threads
 from copilot.llama import LlamaSession
 from copilot.model import Vocabulary
 from copilot.models import DEFAULT_MODEL_PATH
-from copilot.models.info import draft_mismatch, read_info
+from copilot.models.info import draft_mismatch
 from copilot.models.quantize import quantize
 from copilot.prompt import build_fim_prompt
 from copilot.speculative import Drafter, DraftModel, PromptLookup, Speculator
@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         target_path = quantized(target_path, args.quantize)
     draft_path = Path(args.draft)
     vocabulary = Vocabulary(target_path)
-    mismatch = draft_mismatch(read_info(target_path), read_info(draft_path))
+    mismatch = draft_mismatch(vocabulary, Vocabulary(draft_path))
     if mismatch:
         raise SystemExit(f"speculative: the draft cannot draft for the target: {mismatch}")
     n_ctx = min(args.n_ctx, vocabulary.context_length or args.n_ctx)

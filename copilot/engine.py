@@ -34,7 +34,7 @@ from .errors import ModelError
 from .llama import DecodeAborted, LlamaSession
 from .logs import REQUEST_ID
 from .model import Vocabulary
-from .models.info import draft_mismatch, read_info
+from .models.info import draft_mismatch
 from .scheduler import JobQueue
 from .speculative import Drafter, DraftModel, PromptLookup, Speculator
 
@@ -240,12 +240,12 @@ class LocalEngine:
             drafters.append(PromptLookup())
         if settings.draft_model:
             try:
-                draft_path = Path(settings.draft_model).expanduser()
-                mismatch = draft_mismatch(read_info(self.vocabulary.path), read_info(draft_path))
+                draft = Vocabulary(Path(settings.draft_model).expanduser())
+                mismatch = draft_mismatch(self.vocabulary, draft)
                 if mismatch:
                     raise ModelError(f"{settings.draft_model} cannot draft for the model: {mismatch}")
                 session = LlamaSession(
-                    draft_path,
+                    draft.path,
                     n_ctx=self.n_ctx,
                     n_batch=min(512, self.n_ctx),
                     n_threads=self.settings.n_threads or default_threads(),

@@ -17,7 +17,7 @@ import llama_cpp
 from . import llama as _llama  # noqa: F401  (routes llama.cpp's log, initialises the backend)
 from .errors import ModelError
 from .healing import HealingIndex
-from .models.info import CHAT_MODEL_ADVICE, read_info, require_completion_model
+from .models.info import CHAT_MODEL_ADVICE, read_info, tokenizer_digest
 from .prompt import FimOrder, FimTokens
 
 
@@ -48,13 +48,13 @@ class Vocabulary:
 
     def __init__(self, path: Path) -> None:
         check_readable(path)
-        # The header alone says clearly what is wrong with a truncated, corrupt, unsupported
-        # or chat-only file, before llama.cpp is asked to load it.
-        require_completion_model(read_info(path))
         params = llama_cpp.llama_model_default_params()
         params.vocab_only = True
         self._model = llama_cpp.llama_model_load_from_file(str(path).encode(), params)
         if not self._model:
+            # The header says what is wrong (truncated, corrupt, unknown architecture...);
+            # read only now: parsing a 150k-token vocabulary in Python takes seconds.
+            read_info(path)
             raise ModelError(f"cannot load {path}: llama.cpp rejected the file (run with --log-level debug)")
         self._vocab = vocab = llama_cpp.llama_model_get_vocab(self._model)
         ids = (
@@ -112,16 +112,23 @@ class Vocabulary:
             self._healing = HealingIndex(pieces)
         return self._healing
 
+    @property
+    def vocab_size(self) -> int:
+        return int(self.size)
+
+    @property
+    def tokenizer(self) -> str:
+        """The tokenizer model: gpt2 (byte-level BPE), llama (SentencePiece)..."""
+        return self.metadata("tokenizer.ggml.model")
+
     @functools.cached_property
-    def token_table_digest(self) -> str:
-        """A hash of every token's text: two models agree on it exactly when a draft's token
-        ids mean the same text to the target (speculative decoding needs that)."""
-        digest = hashlib.blake2b(digest_size=16)
-        buffer = ctypes.create_string_buffer(256)
-        for token in range(self.size):
-            size = llama_cpp.llama_token_to_piece(self._vocab, token, buffer, len(buffer), 0, True)
-            digest.update(size.to_bytes(4, "little", signed=True) + buffer.raw[: max(size, 0)])
-        return digest.hexdigest()
+    def tokenizer_digest(self) -> str:
+        """A hash of the token texts (padding left out), equal to the one ``copilot-lsp models
+        info`` reads from the header: a draft may speculate for a target with the same one."""
+        texts: list[str] = [
+            llama_cpp.llama_vocab_get_text(self._vocab, t).decode("utf-8", "surrogateescape") for t in range(self.size)
+        ]
+        return str(tokenizer_digest(texts))
 
     def encode(self, text: str) -> list[int]:
         """Token ids of ``text`` (no BOS; special-token text is treated as plain text)."""

@@ -100,7 +100,8 @@ def pull(name: str, endpoint: str | None = None, progress: bool = True) -> Pulle
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
     from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, RepositoryNotFoundError
     from huggingface_hub.file_download import http_get
-    from huggingface_hub.utils import build_hf_headers, disable_progress_bars, enable_progress_bars
+    from huggingface_hub.utils._headers import build_hf_headers
+    from huggingface_hub.utils.tqdm import disable_progress_bars, enable_progress_bars
 
     key, entry = lookup(name)
     target = installed_path(entry)

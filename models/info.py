@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, Protocol
 
 import gguf
 import msgspec
@@ -28,7 +30,6 @@ CHAT_MODEL_ADVICE = (
 # (padding tokens) when the common tokens are the same (common/speculative.cpp).
 VOCAB_SIZE_SLACK = 128
 PADDING = re.compile(r"^(\[PAD\d*\]|<\|?PAD(_TOKEN)?\d*\|?>|<pad_\d+>)$")
-TOKEN_TYPE_CONTROL = 3
 
 
 class FimIds(msgspec.Struct, frozen=True):
@@ -62,7 +63,7 @@ class ModelInfo(msgspec.Struct, frozen=True, kw_only=True):
         return self.fim is not None
 
 
-def _value(reader: gguf.GGUFReader, key: str) -> object:
+def _value(reader: gguf.GGUFReader, key: str) -> Any:
     field = reader.fields.get(key)
     return None if field is None else field.contents()
 
@@ -92,7 +93,6 @@ def read_info(path: Path) -> ModelInfo:
             "use a model of a supported architecture (llama, qwen2, starcoder2, gemma...)"
         )
     tokens = [str(t) for t in (_value(reader, "tokenizer.ggml.tokens") or [])]
-    types = list(_value(reader, "tokenizer.ggml.token_type") or [])  # type: ignore[call-overload]
     if not tokens:
         raise ModelError(f"{path.name} has no tokenizer in its metadata: convert it with a recent llama.cpp")
     per_type: Counter[str] = Counter()
@@ -108,14 +108,14 @@ def read_info(path: Path) -> ModelInfo:
         file_type=_file_type(reader, per_type),
         tensor_types=dict(per_type.most_common()),
         size_bytes=size,
-        context_length=int(_value(reader, f"{architecture}.context_length") or 0),  # type: ignore[call-overload]
+        context_length=int(_value(reader, f"{architecture}.context_length") or 0),
         vocab_size=len(tokens),
         tokenizer=str(_value(reader, "tokenizer.ggml.model") or ""),
-        tokenizer_digest=_digest(tokens),
+        tokenizer_digest=tokenizer_digest(tokens),
         fim=fim,
         fim_order="spm" if _value(reader, "copilot.fim_order") == "spm" else "psm",
         repo_level=_repo_level(reader, fim),
-        stop_tokens=_stop_ids(reader, tokens, types, family),
+        stop_tokens=_stop_ids(reader, tokens, family),
         family=family,
     )
 
@@ -125,7 +125,7 @@ def _file_type(reader: gguf.GGUFReader, per_type: Counter[str]) -> str:
     type most parameters are stored in, ignoring the f32 norms and biases."""
     code = _value(reader, "general.file_type")
     try:
-        return gguf.LlamaFileType(int(code)).name.removeprefix("MOSTLY_").removeprefix("ALL_")  # type: ignore[call-overload]
+        return gguf.LlamaFileType(int(code)).name.removeprefix("MOSTLY_").removeprefix("ALL_")
     except (TypeError, ValueError):
         pass
     matrices = Counter({k: v for k, v in per_type.items() if k != "F32"}) or per_type
@@ -148,7 +148,7 @@ def _fim_ids(reader: gguf.GGUFReader, tokens: list[str], family: str | None) -> 
     keys = ("fim_pre", "fim_suf", "fim_mid", "fim_rep", "fim_sep")
     meta = [_value(reader, f"tokenizer.ggml.{k}_token_id") for k in keys]
     if all(m is not None for m in meta[:3]):
-        ids = [int(m) if m is not None else -1 for m in meta]  # type: ignore[call-overload]
+        ids = [int(m) if m is not None else -1 for m in meta]
         return FimIds(*ids)
     if family is None:
         return None
@@ -172,10 +172,10 @@ def _repo_level(reader: gguf.GGUFReader, fim: FimIds | None) -> bool:
     return not own_model or _value(reader, "copilot.repo_level") == "true"
 
 
-def _stop_ids(reader: gguf.GGUFReader, tokens: list[str], types: list[int], family: str | None) -> list[int]:
+def _stop_ids(reader: gguf.GGUFReader, tokens: list[str], family: str | None) -> list[int]:
     """End-of-generation tokens: EOS/EOT/EOM from the metadata plus the family's stop texts."""
     ids = {
-        int(value)  # type: ignore[call-overload]
+        int(value)
         for key in ("eos", "eot", "eom")
         if (value := _value(reader, f"tokenizer.ggml.{key}_token_id")) is not None
     }
@@ -184,7 +184,7 @@ def _stop_ids(reader: gguf.GGUFReader, tokens: list[str], types: list[int], fami
     return sorted(i for i in ids if 0 <= i < len(tokens))
 
 
-def _digest(tokens: list[str]) -> str:
+def tokenizer_digest(tokens: Sequence[str]) -> str:
     """Hash of the token texts without trailing padding tokens (checkpoints of one family
     pad their vocabularies to different sizes)."""
     end = len(tokens)
@@ -192,8 +192,19 @@ def _digest(tokens: list[str]) -> str:
         end -= 1
     digest = hashlib.blake2b(digest_size=12)
     for token in tokens[:end]:
-        digest.update(token.encode("utf-8", "surrogatepass") + b"\0")
+        digest.update(token.encode("utf-8", "surrogateescape") + b"\0")
     return digest.hexdigest()
+
+
+class TokenizerIdentity(Protocol):
+    """What a draft check needs: a ModelInfo (from the header) or a loaded Vocabulary."""
+
+    @property
+    def tokenizer(self) -> str: ...
+    @property
+    def vocab_size(self) -> int: ...
+    @property
+    def tokenizer_digest(self) -> str: ...
 
 
 def require_completion_model(info: ModelInfo) -> None:
@@ -204,7 +215,7 @@ def require_completion_model(info: ModelInfo) -> None:
         )
 
 
-def draft_mismatch(target: ModelInfo, draft: ModelInfo) -> str | None:
+def draft_mismatch(target: TokenizerIdentity, draft: TokenizerIdentity) -> str | None:
     """Why ``draft`` cannot speculate for ``target`` (None when it can): its token ids must
     mean the same text to both, as llama.cpp's own check requires."""
     if draft.tokenizer != target.tokenizer:

@@ -136,3 +136,25 @@ def test_the_user_catalogue_adds_models(tmp_path: Path) -> None:
     user.write_text('[models."broken"]\nfamily = "nope"\nfile = "x.gguf"\n')
     with pytest.raises(ModelError, match="unknown family 'nope'"):
         models()
+
+
+def test_the_loaded_vocabulary_and_the_header_give_the_same_identity(tmp_path: Path) -> None:
+    from copilot.model import Vocabulary
+
+    for path in (DEFAULT_MODEL_PATH, write_fim_model(tmp_path / "q.gguf", extra=["[PAD0]"])):
+        info, vocabulary = read_info(path), Vocabulary(path)
+        assert (vocabulary.tokenizer, vocabulary.tokenizer_digest) == (info.tokenizer, info.tokenizer_digest)
+    assert draft_mismatch(Vocabulary(DEFAULT_MODEL_PATH), read_info(tmp_path / "q.gguf")) is not None
+
+
+def test_a_file_llama_cpp_rejects_gets_the_headers_reason(tmp_path: Path) -> None:
+    from copilot.model import Vocabulary
+
+    whole = DEFAULT_MODEL_PATH.read_bytes()
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(ModelError, match="truncated"):
+        Vocabulary(cut)
+    alien = write_tiny_model(tmp_path / "alien.gguf", ["<|endoftext|>"], architecture="not-a-transformer")
+    with pytest.raises(ModelError, match=r"not one llama\.cpp supports"):
+        Vocabulary(alien)

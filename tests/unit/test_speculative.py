@@ -183,7 +183,7 @@ def test_greedy_output_is_identical_with_and_without_each_drafter(draft_path: Pa
     target = LlamaSession(DEFAULT_MODEL_PATH, n_ctx=512, n_batch=512, n_threads=2, n_gpu_layers=0)
     draft_file = DEFAULT_MODEL_PATH if drafters == "same-model draft" else draft_path
     draft = LlamaSession(draft_file, n_ctx=512, n_batch=512, n_threads=2, n_gpu_layers=0)
-    assert Vocabulary(draft_file).token_table_digest == vocabulary.token_table_digest
+    assert Vocabulary(draft_file).tokenizer_digest == vocabulary.tokenizer_digest
     chosen: list[Drafter] = {
         "lookup": [PromptLookup()],
         "same-model draft": [DraftModel(draft)],
