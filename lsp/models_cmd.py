@@ -16,7 +16,7 @@ import msgspec
 from copilot import paths
 from copilot.errors import CopilotError, ModelError
 from copilot.models import DEFAULT_MODEL_PATH
-from copilot.models.catalogue import models
+from copilot.models.catalogue import families, models
 from copilot.models.hub import installed_path, lookup, models_dir
 from copilot.models.info import ModelInfo, draft_mismatch, read_info, require_completion_model
 
@@ -96,7 +96,7 @@ def describe(info: ModelInfo) -> list[str]:
         f"quantisation  {info.file_type} ({shares})",
         f"context       {info.context_length or 'unknown'} tokens (trained)",
         f"tokenizer     {info.tokenizer}, {info.vocab_size} tokens, identity {info.tokenizer_digest}",
-        f"family        {info.family or 'unknown (not in the catalogue)'}",
+        f"family        {_family_line(info.family)}",
         f"stop tokens   {info.stop_tokens}",
     ]
     if fim is None:
@@ -108,6 +108,13 @@ def describe(info: ModelInfo) -> list[str]:
             f"middle {fim.middle}, {repo} repository-level tokens"
         )
     return lines
+
+
+def _family_line(key: str | None) -> str:
+    if key is None:
+        return "unknown (not in the catalogue)"
+    family = families()[key]
+    return f"{family.name} (recommended: prompt window {family.context}, output {family.max_output} tokens)"
 
 
 def cmd_info(args: argparse.Namespace) -> int:
