@@ -39,7 +39,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=Path("models/default"))
     p.add_argument("--name", default=DRAFT_NAME, help="file name of the draft GGUF in --out")
     p.add_argument("--corpus", type=Path, default=None, help="source tree (default: the Python stdlib)")
-    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--steps", type=int, default=1200)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--lr", type=float, default=3e-3)
     # Multiples of 256 throughout, so llama.cpp's K-quants apply to every matrix.
@@ -50,7 +50,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--kd-weight", type=float, default=0.9, help="share of the loss from the target's logits")
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=4321)
-    p.add_argument("--eval-every", type=int, default=250)
+    p.add_argument("--eval-every", type=int, default=300)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     return p.parse_args(argv)
 
