@@ -63,6 +63,18 @@ unit: $(TEST_STAMP)
 e2e: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q tests/e2e
 
+# The VS Code extension as a .vsix: npm ci (package-lock.json), esbuild, vsce package
+# --no-dependencies (the bundle holds everything; packaging needs no network).
+VSCODE_EXT := editors/vscode
+vsix:
+	cd $(VSCODE_EXT) && npm ci --no-audit --no-fund --loglevel=error && npm run package
+	@echo "Built $(VSCODE_EXT)/copilot-lsp.vsix; install: code --install-extension $(VSCODE_EXT)/copilot-lsp.vsix"
+
+# The VS Code extension's tests alone (make test runs them too). The first run installs a test
+# VS Code (code-server, Node 24, chromium) into $${XDG_CACHE_HOME:-~/.cache}/copilot-lsp/vscode-test.
+test-vscode: $(TEST_STAMP)
+	$(BIN)/python -m pytest -q tests/editors/test_vscode.py
+
 # Retrain the embedded default pair: the target (about 50 minutes on 2 CPU cores; a CUDA
 # GPU is used when present), then its draft distilled from it, then the model card's figures.
 model: $(TEST_STAMP)
@@ -82,3 +94,4 @@ doctor: $(RUN_STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VSCODE_EXT)/node_modules $(VSCODE_EXT)/dist $(VSCODE_EXT)/out $(VSCODE_EXT)/*.vsix
