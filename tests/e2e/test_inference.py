@@ -106,7 +106,9 @@ async def test_a_flood_of_requests_keeps_the_latest_and_bounded_state(client: La
         column += 1
         await asyncio.sleep(1 / 30)
     answers = await asyncio.wait_for(asyncio.gather(*pending), timeout=60)
-    assert len(answers) == len(pending) >= 2 * 30 * 50
+    # At least 5 a second per document even when this machine is busy (the client's loop
+    # falls behind the 30 a second it aims for when the cores are shared).
+    assert len(answers) == len(pending) >= 2 * 5 * 60
     assert all(isinstance(a, types.InlineCompletionList) for a in answers)
     counts = await stats(client)
     assert counts["requests"] == len(pending)

@@ -1,0 +1,395 @@
+// The extension inside a real VS Code (the compiled VS Code of code-server, driven by
+// test/driver/run.ts), against the real server and the real default model. The driver's
+// user settings point copilotLsp.server.command at the server under test and give it
+// private XDG folders.
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as vscode from "vscode";
+import type { Api } from "../../src/extension";
+
+export interface Case {
+  name: string;
+  fn: () => Promise<void>;
+  timeoutMs?: number;
+}
+
+const ID = "copilot-lsp.copilot-lsp";
+const SOURCE = [
+  "import os",
+  "",
+  "",
+  "def list_files(root):",
+  "    for dirpath, dirnames, filenames in os.walk(root):",
+  "        for name in filenames:",
+  "            path = os.path.join(dirpath, name)",
+  "",
+].join("\n");
+const TYPED = "            if";
+
+async function waitFor<T>(what: string, get: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
+  const started = Date.now();
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await get();
+      if (value) {
+        return value;
+      }
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() - started > timeoutMs) {
+      throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${last})` : ""}\n${dump()}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+let cachedApi: Api | undefined;
+
+async function api(): Promise<Api> {
+  if (!cachedApi) {
+    const extension = vscode.extensions.getExtension<Api>(ID);
+    assert.ok(extension, `the extension ${ID} is loaded`);
+    cachedApi = await extension.activate();
+  }
+  return cachedApi;
+}
+
+function state() {
+  return cachedApi?.state();
+}
+
+/** The extension's state, for a failure message. */
+function dump(): string {
+  const s = state();
+  if (!s) {
+    return "(the extension is not active)";
+  }
+  const { status, text, pid, restarts, lastAnswer, lastShown, streaming } = s;
+  return JSON.stringify({ status, text, pid, restarts, lastAnswer, lastShown, streaming, events: s.events.slice(-12) })
+    + `\ntrace:\n  ${s.trace.slice(-40).join("\n  ")}\nserver log:\n  ${s.log.filter((l) => !/llama_cpp/.test(l)).slice(-15).join("\n  ")}`;
+}
+
+async function ready(): Promise<ReturnType<Api["state"]>> {
+  const a = await api();
+  return waitFor("the server to be ready", () => {
+    const s = a.state();
+    return s.status.phase === "ready" && s.pid !== undefined && s;
+  }, 90_000);
+}
+
+function folder(): string {
+  const folders = vscode.workspace.workspaceFolders;
+  assert.ok(folders && folders.length > 0, "a workspace folder");
+  return folders[0].uri.fsPath;
+}
+
+let fileCounter = 0;
+
+/** A new Python file (new text, so no cached answer) open in the editor, the cursor after
+ * `TYPED` on its last line. */
+async function freshEditor(name: string): Promise<vscode.TextEditor> {
+  fileCounter++;
+  const file = path.join(folder(), `${name}_${fileCounter}.py`);
+  const source = SOURCE.replace("list_files", `list_${name}_${fileCounter}`) + TYPED;
+  fs.writeFileSync(file, source);
+  const document = await vscode.workspace.openTextDocument(file);
+  assert.equal(document.languageId, "python");
+  const editor = await vscode.window.showTextDocument(document);
+  const end = document.lineAt(document.lineCount - 1).range.end;
+  editor.selection = new vscode.Selection(end, end);
+  return editor;
+}
+
+async function update(key: string, value: unknown): Promise<void> {
+  await vscode.workspace.getConfiguration("copilotLsp").update(key, value, vscode.ConfigurationTarget.Global);
+}
+
+function globalValue<T>(key: string): T | undefined {
+  return vscode.workspace.getConfiguration("copilotLsp").inspect<T>(key)?.globalValue;
+}
+
+/** Ask for a suggestion at the cursor and wait until the model's final text is what the
+ * provider returned (it streams in first). */
+async function suggest(editor: vscode.TextEditor) {
+  const a = await api();
+  await ready();
+  const uri = editor.document.uri.toString();
+  await vscode.commands.executeCommand("copilotLsp.trigger");
+  return waitFor("a suggestion, streamed to its end and shown", () => {
+    const stream = a.stream(uri);
+    const cursor = editor.selection.active;
+    const ok = stream !== undefined && stream.done && stream.text.length > 0 && stream.shown === stream.text
+      && stream.place.version === editor.document.version && stream.place.line === cursor.line
+      && stream.place.character === cursor.character;
+    return ok ? stream : undefined;
+  });
+}
+
+async function stats(): Promise<{ counts: Record<string, number> }> {
+  const client = (await api()).client();
+  assert.ok(client, "a client");
+  return client.sendRequest("copilot/stats", { recent: 0 });
+}
+
+export const cases: Case[] = [
+  {
+    name: "activates, starts the server with the settings as initializationOptions",
+    timeoutMs: 120_000,
+    fn: async () => {
+      const s = await ready();
+      assert.match(s.text, /copilot-lsp/);
+      // The status bar item went through starting, loading the model (with the server's
+      // work-done progress message), ready.
+      const phases = s.phases.join(" | ");
+      assert.match(phases, /starting \| loading.*\| loading: loading copilot-default\.gguf \| ready/, `${phases}\n${dump()}`);
+      assert.deepEqual(s.initializationOptions, {
+        completion: { debounce_ms: 0, max_prefill_ms: 0, max_decode_ms: 0 },
+        cache: { prefetch: false },
+      });
+    },
+  },
+  {
+    name: "contributes its commands and settings",
+    fn: async () => {
+      const commands = await vscode.commands.getCommands(true);
+      for (const name of ["toggle", "trigger", "generate", "showStats", "openLog", "restart", "menu"]) {
+        assert.ok(commands.includes(`copilotLsp.${name}`), name);
+      }
+      const config = vscode.workspace.getConfiguration("copilotLsp");
+      assert.equal(config.inspect("enable")?.defaultValue, true);
+      assert.equal(config.inspect("maxLines")?.defaultValue, 4);
+      assert.equal(config.inspect("debounceMs")?.defaultValue, 75);
+      assert.equal(config.inspect("logLevel")?.defaultValue, "info");
+      assert.equal(config.inspect("remote.enabled")?.defaultValue, false);
+      assert.equal(config.inspect("model")?.defaultValue, "");
+    },
+  },
+  {
+    name: "a suggestion streams in through VS Code's inline completion and is accepted",
+    timeoutMs: 120_000,
+    fn: async () => {
+      const a = await api();
+      await ready();
+      const editor = await freshEditor("accept");
+      const before = a.state().streaming;
+      const stream = await suggest(editor);
+      // The model wrote it: the provider answered with the first partial text, then the
+      // final text came by re-triggering it.
+      const after = a.state().streaming;
+      assert.ok(after.early > before.early, `an early (streamed) answer: ${JSON.stringify([before, after])}`);
+      assert.ok(after.retriggers > before.retriggers, `a re-trigger: ${JSON.stringify([before, after])}`);
+      assert.equal(a.state().lastAnswer?.fromCache, false);
+      assert.equal(a.state().lastShown?.text, stream.text);
+      await vscode.commands.executeCommand("editor.action.inlineSuggest.commit");
+      const line = editor.document.lineCount - 1;
+      const expected = TYPED + stream.text;
+      await waitFor("the suggestion in the document", () => editor.document.getText().endsWith(expected), 30_000);
+      assert.equal(editor.document.lineAt(line - stream.text.split("\n").length + 1).text.startsWith(TYPED), true);
+      await waitFor("the shown and accepted events", () => {
+        const events = a.state().events.filter((e) => e.requestId === stream.requestId).map((e) => e.event);
+        return events.includes("shown") && events.includes("accepted");
+      });
+      const counts = await waitFor("the server counting them", async () => {
+        const c = (await stats()).counts;
+        return (c.events_shown ?? 0) >= 1 && (c.events_accepted ?? 0) >= 1 && c;
+      });
+      assert.equal(counts.events_ignored ?? 0, 0, JSON.stringify(counts));
+      assert.match(a.state().text, /copilot-lsp \d/); // the last latency in the status bar
+    },
+  },
+  {
+    name: "the same place again is answered by the cache",
+    fn: async () => {
+      const a = await api();
+      const editor = await freshEditor("cache");
+      const first = await suggest(editor);
+      await vscode.commands.executeCommand("editor.action.inlineSuggest.hide");
+      a.state(); // the stream is kept: ask the server again through the trigger command
+      const second = await suggest(editor);
+      assert.equal(second.text, first.text);
+      await waitFor("an answer from the cache", () => a.state().lastAnswer?.fromCache === true, 30_000);
+      assert.match(a.state().text, /\(cache\)/);
+    },
+  },
+  {
+    name: "typing something else dismisses the suggestion",
+    fn: async () => {
+      const a = await api();
+      const editor = await freshEditor("dismiss");
+      const stream = await suggest(editor);
+      const other = stream.text.startsWith("Z") ? "Q" : "Z";
+      await vscode.commands.executeCommand("type", { text: other });
+      await waitFor("a dismissed event", () => a.state().events.some((e) => e.requestId === stream.requestId && e.event === "dismissed"));
+      await waitFor("the server counting it", async () => ((await stats()).counts.events_dismissed ?? 0) >= 1);
+    },
+  },
+  {
+    name: "typing the start of the suggestion keeps it (a partial acceptance)",
+    fn: async () => {
+      const a = await api();
+      const editor = await freshEditor("typing");
+      const stream = await suggest(editor);
+      await vscode.commands.executeCommand("type", { text: stream.text[0] });
+      // The tracker keeps the suggestion while it is typed through; when the next one comes
+      // (the server's answer for the new text), the typed character counts as partly accepted.
+      await waitFor("a partial acceptance of one character", () =>
+        a.state().events.some((e) => e.requestId === stream.requestId && e.event === "partial" && e.acceptedChars === 1));
+      assert.ok(!a.state().events.some((e) => e.requestId === stream.requestId && e.event === "dismissed"));
+    },
+  },
+  {
+    name: "Escape (copilotLsp.dismiss) hides it and reports it dismissed",
+    fn: async () => {
+      const a = await api();
+      const editor = await freshEditor("escape");
+      const stream = await suggest(editor);
+      await vscode.commands.executeCommand("copilotLsp.dismiss");
+      await waitFor("a dismissed event", () => a.state().events.some((e) => e.requestId === stream.requestId && e.event === "dismissed"));
+    },
+  },
+  {
+    name: "explicit generation (copilot/generate) shows its text as the suggestion",
+    fn: async () => {
+      const a = await api();
+      const editor = await freshEditor("generate");
+      const answer = await vscode.commands.executeCommand<{ text: string; route: string; requestId: number }>("copilotLsp.generate");
+      assert.ok(answer, "an answer");
+      assert.equal(answer.route, "local"); // no remote model configured
+      assert.equal(typeof answer.requestId, "number");
+      assert.ok(answer.text.length > 0, "a generated text");
+      const uri = editor.document.uri.toString();
+      await waitFor("the generated text shown", () => a.stream(uri)?.shown === answer.text && a.state().lastShown?.text === answer.text);
+      assert.match(a.state().tooltip, /from the local/);
+    },
+  },
+  {
+    name: "toggle turns suggestions off (no request reaches the server) and on",
+    fn: async () => {
+      const a = await api();
+      await ready();
+      const editor = await freshEditor("toggle");
+      const enabled = await vscode.commands.executeCommand<boolean>("copilotLsp.toggle");
+      assert.equal(enabled, false);
+      await waitFor("the status to say off", () => /: off/.test(a.state().text), 30_000);
+      const before = (await stats()).counts.requests;
+      await vscode.commands.executeCommand("copilotLsp.trigger");
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.equal((await stats()).counts.requests, before, "no request while off");
+      assert.equal(a.stream(editor.document.uri.toString()), undefined);
+      assert.equal(await vscode.commands.executeCommand<boolean>("copilotLsp.toggle"), true);
+      await waitFor("the status to say on", () => !/: off/.test(a.state().text), 30_000);
+      await suggest(editor);
+      await update("enable", undefined);
+    },
+  },
+  {
+    name: "suggestions can be off for one language",
+    fn: async () => {
+      const a = await api();
+      await freshEditor("language");
+      await update("languages", { python: false });
+      await waitFor("the status to say off for python", () => /off for python/.test(a.state().text), 30_000);
+      await update("languages", undefined);
+      await waitFor("on again", () => !/off/.test(a.state().text), 30_000);
+    },
+  },
+  {
+    name: "completion and log settings go to the server without a restart",
+    fn: async () => {
+      const a = await api();
+      const { pid, restarts } = await ready();
+      await update("logLevel", "debug");
+      const editor = await freshEditor("live");
+      await suggest(editor);
+      await waitFor("debug lines in the server's log", () => a.state().log.some((line) => / DEBUG /.test(line)), 30_000);
+      assert.equal(a.state().pid, pid);
+      assert.equal(a.state().restarts, restarts);
+    },
+  },
+  {
+    name: "a setting back at its default, or one the server reads at start, restarts it",
+    timeoutMs: 180_000,
+    fn: async () => {
+      const a = await api();
+      const { pid, restarts } = await ready();
+      await update("logLevel", undefined); // went back to the default: a restart
+      await waitFor("a restart", () => a.state().restarts === restarts + 1);
+      const second = await ready();
+      assert.notEqual(second.pid, pid);
+      const extension = vscode.extensions.getExtension(ID)!;
+      const model = path.resolve(extension.extensionPath, "..", "..", "models", "default", "copilot-default.gguf");
+      await update("model", model);
+      await waitFor("another restart", () => a.state().restarts === restarts + 2);
+      const third = await ready();
+      assert.notEqual(third.pid, second.pid);
+      assert.deepEqual((third.initializationOptions as { model?: unknown }).model, { path: model });
+      await suggest(await freshEditor("model"));
+      await update("model", undefined);
+      await waitFor("a restart without it", () => a.state().restarts === restarts + 3);
+      await ready();
+    },
+  },
+  {
+    name: "a crashed server is restarted, after a delay",
+    timeoutMs: 120_000,
+    fn: async () => {
+      const a = await api();
+      const { pid } = await ready();
+      process.kill(pid!, "SIGKILL");
+      await waitFor("the error state", () => a.state().status.phase === "error" && a.state(), 30_000);
+      assert.match(a.state().status.error ?? "", /stopped \(killed by SIGKILL\); restarting in 1 s/);
+      assert.match(a.state().text, /\$\(error\)/);
+      const back = await ready();
+      assert.notEqual(back.pid, pid);
+      await suggest(await freshEditor("crash"));
+    },
+  },
+  {
+    name: "a server that cannot be found is reported, and found again",
+    timeoutMs: 120_000,
+    fn: async () => {
+      const a = await api();
+      await ready();
+      const original = globalValue<string[]>("server.command");
+      await update("server.command", ["/nonexistent/bin/copilot-lsp", "serve"]);
+      await waitFor("the error", () => a.state().status.phase === "error", 30_000);
+      assert.match(a.state().status.error ?? "", /server was not found \(tried \/nonexistent\/bin\/copilot-lsp \(copilotLsp\.server\.command\)\)/);
+      assert.match(a.state().tooltip, /not found/);
+      await update("server.command", original);
+      await ready();
+    },
+  },
+  {
+    name: "a server that exits at once is restarted with growing delays",
+    timeoutMs: 120_000,
+    fn: async () => {
+      const a = await api();
+      await ready();
+      const original = globalValue<string[]>("server.command");
+      await update("server.command", ["/bin/sh", "-c", "echo 'no model here' >&2; exit 3"]);
+      await waitFor("the error", () => /exit code 3: no model here\); restarting in 1 s/.test(a.state().status.error ?? ""), 30_000);
+      await waitFor("the second try", () => /restarting in 2 s/.test(a.state().status.error ?? ""), 30_000);
+      await update("server.command", original);
+      await ready();
+    },
+  },
+  {
+    name: "restart, statistics and log commands",
+    fn: async () => {
+      const { pid } = await ready();
+      await vscode.commands.executeCommand("copilotLsp.restart");
+      const after = await ready();
+      assert.notEqual(after.pid, pid);
+      await suggest(await freshEditor("stats"));
+      const shown = await vscode.commands.executeCommand<{ counts: Record<string, number> }>("copilotLsp.showStats");
+      assert.ok(shown && shown.counts.requests >= 1, JSON.stringify(shown));
+      const page = await waitFor("the statistics page", () =>
+        vscode.workspace.textDocuments.find((d) => d.uri.scheme === "copilot-lsp"));
+      assert.match(page.getText(), /# copilot-lsp statistics/);
+      await vscode.commands.executeCommand("copilotLsp.openLog");
+    },
+  },
+];
