@@ -17,20 +17,10 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { chromium, Page } from "playwright-core";
+import { SOURCE, TYPED } from "../fixture";
 
 const EXTENSION = path.resolve(__dirname, "..", "..", "..");
 const ROOT = path.resolve(EXTENSION, "..", "..");
-const SOURCE = [
-  "import os",
-  "",
-  "",
-  "def list_files(root):",
-  "    for dirpath, dirnames, filenames in os.walk(root):",
-  "        for name in filenames:",
-  "            path = os.path.join(dirpath, name)",
-  "",
-].join("\n");
-const TYPED = "            if";
 
 function arg(name: string, optional = false): string {
   const index = process.argv.indexOf(`--${name}`);

@@ -7,6 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as vscode from "vscode";
 import type { Api } from "../../src/extension";
+import { SOURCE, TYPED } from "../fixture";
 
 export interface Case {
   name: string;
@@ -15,17 +16,6 @@ export interface Case {
 }
 
 const ID = "copilot-lsp.copilot-lsp";
-const SOURCE = [
-  "import os",
-  "",
-  "",
-  "def list_files(root):",
-  "    for dirpath, dirnames, filenames in os.walk(root):",
-  "        for name in filenames:",
-  "            path = os.path.join(dirpath, name)",
-  "",
-].join("\n");
-const TYPED = "            if";
 
 async function waitFor<T>(what: string, get: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
   const started = Date.now();

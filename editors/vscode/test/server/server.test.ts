@@ -22,22 +22,13 @@ import {
   WorkDoneProgressCreateRequest,
 } from "vscode-languageserver-protocol/node";
 import { initializationOptions, defaultSettings } from "../../src/config";
+import { SOURCE } from "../fixture";
 import { Partial, Streams } from "../../src/streaming";
 
 const ROOT = path.resolve(__dirname, "..", "..", "..", "..", "..");
 const COMMAND: string[] = process.env.COPILOT_LSP_CMD
   ? JSON.parse(process.env.COPILOT_LSP_CMD)
   : [path.join(ROOT, ".venv", "bin", "copilot-lsp"), "serve"];
-const SOURCE = [
-  "import os",
-  "",
-  "",
-  "def list_files(root):",
-  "    for dirpath, dirnames, filenames in os.walk(root):",
-  "        for name in filenames:",
-  "            path = os.path.join(dirpath, name)",
-  "",
-].join("\n");
 const TIMEOUT = 120_000;
 
 function waitFor<T>(what: string, get: () => T | undefined | false, timeoutMs = 60_000): Promise<T> {
