@@ -155,10 +155,19 @@ class Metrics:
         self._stages: dict[str, Reservoir] = {}  # since start, per stage
         self._routes: dict[str, Reservoir] = {}  # since start, total time per route
         self._answers: OrderedDict[int, _Answer] = OrderedDict()  # request id -> what was shown
+        # Requests still being answered -> events that came first (a streaming client shows
+        # the first partial text, and says so, before the final answer).
+        self._pending: OrderedDict[int, list[tuple[str, int]]] = OrderedDict()
         self._events: Counter[tuple[str, str, str]] = Counter()  # (event, language, route)
         self._cost_by_day: dict[str, float] = {}  # the last two days, by UTC date
         self.spent = 0.0  # estimated remote cost since start
         self.spent_all_remote = 0.0  # ... had every model answer come from the remote model
+
+    def started(self, request_id: int) -> None:
+        """A request is being answered: editor events for it are kept until its record."""
+        self._pending[request_id] = []
+        while len(self._pending) > EVENT_MEMORY:
+            self._pending.popitem(last=False)
 
     def record(self, record: RequestRecord) -> None:
         counts = self.counts
@@ -191,6 +200,8 @@ class Metrics:
             self._answers[record.request_id] = _Answer(record.language, record.route, record.chars)
             while len(self._answers) > EVENT_MEMORY:
                 self._answers.popitem(last=False)
+        for event, chars in self._pending.pop(record.request_id, []):
+            self.editor_event(record.request_id, event, chars)  # ignored unless it was shown
 
     def cost(self) -> dict[str, float | None]:
         """Estimated spending since start, what the same answers would have cost all from the
@@ -210,8 +221,13 @@ class Metrics:
 
     def editor_event(self, request_id: int, event: str, accepted_chars: int = 0) -> bool:
         """A suggestion was shown, accepted (whole or in part) or dismissed in the editor.
-        Events for unknown (or long forgotten) requests are ignored: False."""
+        Events for a request still being answered wait for its record; events for unknown
+        (or long forgotten) requests are ignored: False."""
         answer = self._answers.get(request_id)
+        early = self._pending.get(request_id)
+        if answer is None and early is not None and event in EVENTS and event not in {e for e, _ in early}:
+            early.append((event, accepted_chars))  # counted when the request's answer is recorded
+            return True
         if answer is None or event not in EVENTS or event in answer.events:
             self.counts["events_ignored"] += 1  # unknown, malformed, or already counted (command and event)
             return False

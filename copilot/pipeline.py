@@ -169,6 +169,7 @@ class Pipeline:
         timings: dict[str, float] = {}
         record: dict[str, object] = dict(request_id=request_id, language=snapshot.language_id, source="none")
         started = time.perf_counter()
+        self.metrics.started(request_id)
         self._latest[snapshot.uri] = request_id
         self.debounce.keystroke(snapshot.uri, started)
         if sync_ms is not None:

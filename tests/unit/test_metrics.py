@@ -108,6 +108,23 @@ def test_editor_events_give_acceptance_per_language_and_route() -> None:
     assert metrics.counts["events_ignored"] == 4
 
 
+def test_events_for_a_request_still_streaming_count_once_it_is_answered() -> None:
+    metrics = Metrics()
+    metrics.started(1)
+    metrics.started(2)
+    assert metrics.editor_event(1, "shown")  # the first partial text is on screen
+    assert metrics.editor_event(1, "accepted")
+    assert not metrics.editor_event(1, "accepted")  # counted once (the accept command and the event)
+    assert metrics.editor_event(2, "shown")
+    assert metrics.counts["events_shown"] == 0  # not yet: nothing is known of the answer
+    metrics.record(record(1, chars=7))
+    metrics.record(record(2, outcome="stale"))  # never shown in the end: its events are ignored
+    assert metrics.counts["events_shown"] == 1 and metrics.counts["events_accepted"] == 1
+    assert metrics.counts["chars_accepted"] == 7
+    assert metrics.counts["events_ignored"] == 2  # the repeated accept, the stale answer's shown
+    assert not metrics.editor_event(3, "shown")  # never started
+
+
 def test_latency_alert_needs_enough_answers_and_clears() -> None:
     metrics = Metrics()
     for request_id in range(10):

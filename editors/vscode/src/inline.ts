@@ -63,8 +63,9 @@ export class Inline implements vscode.Disposable {
   lastShown: { requestId: number; text: string } | undefined;
   /** The last things the provider did, in a line each. */
   readonly trace: string[] = [];
-  /** Events held back until the server has finished the request they are about: it only
-   * knows an answer once it is complete (text shown while streaming comes earlier). */
+  /** Events held back until the server has finished the request they are about (text shown
+   * while streaming comes earlier). The server also keeps early events until the answer is
+   * recorded; holding them here as well costs nothing and does not rely on that. */
   private held: CompletionEvent[] = [];
   private readonly waiters = new Map<Stream, () => void>();
   private generating: Stream[] = [];
