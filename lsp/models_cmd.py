@@ -169,7 +169,7 @@ def cmd_use(args: argparse.Namespace) -> int:
     require_completion_model(info)
     draft = ""
     entry = next((e for e in models().values() if installed_path(e).resolve() == path), None)
-    if entry and entry.draft and installed_path(models()[entry.draft]).is_file():
+    if entry and entry.draft and entry.use_draft and installed_path(models()[entry.draft]).is_file():
         candidate = installed_path(models()[entry.draft]).resolve()
         if not draft_mismatch(info, read_info(candidate)):
             draft = str(candidate)
@@ -179,14 +179,15 @@ def cmd_use(args: argparse.Namespace) -> int:
     except (OSError, tomlkit.exceptions.ParseError) as exc:
         raise CopilotError(f"cannot update {file}: {exc}; fix or remove it first") from None
     model_table = document.setdefault("model", tomlkit.table())
-    model_table["path"] = "" if path == DEFAULT_MODEL_PATH.resolve() else str(path)
+    model_path = "" if path == DEFAULT_MODEL_PATH.resolve() else str(path)  # "": the embedded default
+    model_table["path"] = model_path
     speculative = document.setdefault("speculative", tomlkit.table())
     speculative["draft_model"] = draft
     file.parent.mkdir(parents=True, exist_ok=True)
     partial = file.with_name(file.name + ".partial")
     partial.write_text(tomlkit.dumps(document), encoding="utf-8")
     partial.replace(file)  # the user's config is never left half-written
-    print(f"{file}: model.path = {str(path)!r}" + (f", speculative.draft_model = {draft!r}" if draft else ""))
+    print(f"{file}: model.path = {model_path!r}, speculative.draft_model = {draft!r}")
     print("running servers pick it up when restarted")
     return 0
 

@@ -36,6 +36,7 @@ class CatalogueModel(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     sha256: str = ""  # "" : the hub's own checksum of the file is verified instead
     parameters_b: float = 0.0  # billions
     draft: str = ""  # catalogue name of a smaller model with the same tokenizer
+    use_draft: bool = True  # `models use` turns the draft on when it is installed
 
     @property
     def embedded(self) -> bool:

@@ -197,6 +197,7 @@ def test_use_sets_the_model_in_the_config_file_keeping_the_rest(tmp_path: Path) 
     assert "# my settings" in text and "max_lines = 2  # short" in text
     data = tomllib.loads(text)
     assert data["model"]["path"] == ""  # the embedded default is the empty path
+    assert data["speculative"]["draft_model"] == ""  # its draft is slower than none: not turned on
     chat = write_chat_model_without_fim(tmp_path / "chat.gguf")
     refused = run("models", "use", str(chat))
     assert refused.returncode == 1 and "no fill-in-the-middle tokens" in refused.stderr
@@ -214,3 +215,27 @@ def test_a_full_disk_is_reported_before_downloading(model_bytes: bytes, monkeypa
     with HubServer({f"{REPO}/{FILE}": model_bytes}) as hub, pytest.raises(ModelError, match="not enough disk space"):
         hub_module.pull("tiny", endpoint=hub.url, progress=False)
     assert hub.gets() == []  # nothing was downloaded
+
+
+def test_use_a_pulled_model_turns_on_its_pulled_draft(tmp_path: Path) -> None:
+    user = paths.config_file().with_name("models.toml")
+    user.parent.mkdir(parents=True, exist_ok=True)
+    user.write_text(
+        f'[models."big"]\nfamily = "qwen2_5_coder"\nrepo = "{REPO}"\nfile = "big.gguf"\ndraft = "small"\n'
+        f'[models."small"]\nfamily = "qwen2_5_coder"\nrepo = "{REPO}"\nfile = "small.gguf"\n'
+    )
+    files = {
+        f"{REPO}/big.gguf": write_fim_model(tmp_path / "big.gguf", seed=1).read_bytes(),
+        f"{REPO}/small.gguf": write_fim_model(tmp_path / "small.gguf", seed=2).read_bytes(),
+    }
+    with HubServer(files) as hub:
+        pulled = run("models", "pull", "big", "--quiet", env=hub_env(hub))
+        assert "copilot-lsp models pull small" in pulled.stdout  # says how to get its draft
+        assert run("models", "pull", "small", "--quiet", env=hub_env(hub)).returncode == 0
+    result = run("models", "use", "big")
+    assert result.returncode == 0, result.stderr
+    data = tomllib.loads(paths.config_file().read_text())
+    assert data["model"]["path"] == str((paths.data_dir() / "models" / "big.gguf").resolve())
+    assert data["speculative"]["draft_model"] == str((paths.data_dir() / "models" / "small.gguf").resolve())
+    listed = run("models", "list")
+    assert re.search(r"^\* big .* small .* yes", listed.stdout, re.M)
