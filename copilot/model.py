@@ -54,7 +54,7 @@ class Vocabulary:
         if not self._model:
             # The header says what is wrong (truncated, corrupt, unknown architecture...);
             # read only now: parsing a 150k-token vocabulary in Python takes seconds.
-            read_info(path)
+            read_info(path, strict_architecture=True)
             raise ModelError(f"cannot load {path}: llama.cpp rejected the file (run with --log-level debug)")
         self._vocab = vocab = llama_cpp.llama_model_get_vocab(self._model)
         ids = (

@@ -15,6 +15,7 @@ import msgspec
 
 from copilot import paths
 from copilot.errors import CopilotError, ModelError
+from copilot.model import Vocabulary
 from copilot.models import DEFAULT_MODEL_PATH
 from copilot.models.catalogue import families, models
 from copilot.models.hub import installed_path, lookup, models_dir
@@ -132,6 +133,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         if args.draft:
             print(f"draft         {args.draft}: " + (f"NOT usable: {draft_problem}" if draft_problem else "usable"))
     require_completion_model(info)  # an error (exit 1) with the advice, after the description
+    Vocabulary(Path(info.path))  # llama.cpp's own word on the file (milliseconds: no weights)
     return 1 if draft_problem else 0
 
 
@@ -148,7 +150,6 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
-    from copilot import llama  # noqa: F401  (routes llama.cpp's log to ours)
     from copilot.models.quantize import greedy_agreement, quantize
 
     source = resolve(args.source)
@@ -166,7 +167,7 @@ def cmd_use(args: argparse.Namespace) -> int:
 
     path = resolve(args.model).resolve()
     info = read_info(path)
-    require_completion_model(info)
+    Vocabulary(path)  # llama.cpp can load it and it has FIM tokens, or a clear error
     draft = ""
     entry = next((e for e in models().values() if installed_path(e).resolve() == path), None)
     if entry and entry.draft and entry.use_draft and installed_path(models()[entry.draft]).is_file():

@@ -68,8 +68,12 @@ def _value(reader: gguf.GGUFReader, key: str) -> Any:
     return None if field is None else field.contents()
 
 
-def read_info(path: Path) -> ModelInfo:
-    """The header of ``path``; ModelError with what to do when it is not a usable GGUF."""
+def read_info(path: Path, strict_architecture: bool = False) -> ModelInfo:
+    """The header of ``path``; ModelError with what to do when it is not a usable GGUF.
+
+    gguf-py's list of architectures lags llama.cpp's (the vendored llama.cpp knows ~25 more),
+    so an architecture missing from it is refused only with ``strict_architecture``: after
+    llama.cpp itself has rejected the file."""
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
     size = path.stat().st_size
@@ -87,7 +91,7 @@ def read_info(path: Path) -> ModelInfo:
             f"{path} is truncated ({size} of {end} bytes): the download or copy did not finish; fetch it again"
         )
     architecture = str(_value(reader, "general.architecture") or "")
-    if architecture not in gguf.MODEL_ARCH_NAMES.values():
+    if strict_architecture and architecture not in gguf.MODEL_ARCH_NAMES.values():
         raise ModelError(
             f"{path.name}: architecture {architecture!r} is not one llama.cpp supports; "
             "use a model of a supported architecture (llama, qwen2, starcoder2, gemma...)"

@@ -19,11 +19,12 @@ import pytest
 
 from copilot import paths
 from copilot.models import DEFAULT_MODEL_PATH
-from tests.support.gguf_files import write_chat_model_without_fim, write_fim_model
+from tests.support.gguf_files import QWEN_FIM, write_chat_model_without_fim, write_fim_model, write_tiny_model
 from tests.support.hub_server import HubServer
 
 CLI = [sys.executable, "-m", "copilot.lsp"]
 REPO, FILE = "tester/tiny-GGUF", "tiny-q8_0.gguf"
+QWEN_FIM_SET = ["<|endoftext|>", *QWEN_FIM]
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -76,6 +77,11 @@ def test_info_reads_the_header_and_refuses_chat_models(tmp_path: Path) -> None:
     assert "error: chat.gguf has no fill-in-the-middle tokens" in result.stderr and "Qwen2.5-Coder" in result.stderr
     result = run("models", "info", str(DEFAULT_MODEL_PATH), "--draft", str(write_fim_model(tmp_path / "q.gguf")))
     assert result.returncode == 1 and "NOT usable: tokenizer" not in result.stdout and "NOT usable" in result.stdout
+    alien = write_tiny_model(tmp_path / "alien.gguf", QWEN_FIM_SET, architecture="not-a-transformer")
+    result = run("models", "info", str(alien))
+    assert result.returncode == 1
+    assert "architecture  not-a-transformer" in result.stdout  # described from the header...
+    assert "error: alien.gguf: architecture 'not-a-transformer' is not one llama.cpp supports" in result.stderr
 
 
 def test_info_of_a_name_not_pulled_or_unknown_says_what_to_do() -> None:
