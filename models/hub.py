@@ -108,6 +108,7 @@ def pull(name: str, endpoint: str | None = None, progress: bool = True) -> Pulle
     if entry.embedded:
         return Pulled(target, file_sha256(target), downloaded=False)
     url = hf_hub_url(entry.repo, entry.file, endpoint=endpoint)
+    staging = models_dir() / STAGING
     try:
         meta = get_hf_file_metadata(url, endpoint=endpoint)
         expected = entry.sha256 or (meta.etag or "")
@@ -118,8 +119,9 @@ def pull(name: str, endpoint: str | None = None, progress: bool = True) -> Pulle
                 pass  # an older or damaged copy: download afresh, replace it only once verified
         # One partial file per version of the file (named by its checksum): a later run
         # appends to it; a different version starts over.
-        staging = models_dir() / STAGING
         partial = staging / f"{entry.file}.{expected[:16] or 'unversioned'}.partial"
+        if partial.exists() and meta.size is not None and partial.stat().st_size > meta.size:
+            partial.unlink()  # longer than the file itself: not a prefix of it
         _check_disk_space(staging, partial, meta.size or 0)
         (enable_progress_bars if progress else disable_progress_bars)()
         with partial.open("ab") as file:
@@ -131,6 +133,8 @@ def pull(name: str, endpoint: str | None = None, progress: bool = True) -> Pulle
                 expected_size=meta.size,
                 displayed_filename=entry.file,
             )
+    except ModelError:
+        raise
     except (RepositoryNotFoundError, EntryNotFoundError) as exc:
         raise ModelError(
             f"{entry.repo}/{entry.file} is not on the hub ({type(exc).__name__}): the catalogue entry is out of date"
