@@ -15,7 +15,7 @@ export CMAKE_ARGS
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint unit e2e model draft model-card doctor clean
+.PHONY: run test lint unit e2e peer model draft model-card doctor clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,7 @@ $(RUN_STAMP): pyproject.toml | $(BIN)/python
 
 $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	@echo "Installing copilot-lsp with test and training extras"
-	$(BIN)/python -m pip install --quiet --progress-bar off -e '.[test,train]'
+	$(BIN)/python -m pip install --quiet --progress-bar off -e '.[test,train,bench]'
 	touch $@ $(RUN_STAMP)
 
 run: $(RUN_STAMP)
@@ -41,17 +41,23 @@ run: $(RUN_STAMP)
 	@echo
 	$(BIN)/copilot-lsp serve --tcp $(HOST):$(PORT)
 
-test: $(TEST_STAMP)
+# Every bench suite once with tiny settings: checks the harness works, not the speed.
+# Suites that run llama.cpp's own server side by side need it built (once, cached).
+BENCH_SUITES := latency cache decode kv speculative context quality routing quant load shapes
+
+test: $(TEST_STAMP) peer
 	$(BIN)/python -m pytest -q
-	$(BIN)/python -m bench latency --smoke --out $(VENV)/bench-latency-smoke.json
-	$(BIN)/python -m bench decode --smoke --out $(VENV)/bench-decode-smoke.json
-	$(BIN)/python -m bench kv --smoke --out $(VENV)/bench-kv-smoke.json
-	$(BIN)/python -m bench speculative --smoke --out $(VENV)/bench-speculative-smoke.json
-	$(BIN)/python -m bench context --smoke --out $(VENV)/bench-context-smoke.json
-	$(BIN)/python -m bench quality --smoke --out $(VENV)/bench-quality-smoke.json
-	$(BIN)/python -m bench routing --smoke --out $(VENV)/bench-routing-smoke.json
-	$(BIN)/python -m bench quant --smoke --out $(VENV)/bench-quant-smoke.json
+	@for suite in $(BENCH_SUITES); do \
+		echo "bench $$suite --smoke"; \
+		$(BIN)/python -m bench $$suite --smoke --out $(VENV)/bench-smoke/$$suite.json || exit 1; \
+	done
 	$(MAKE) --no-print-directory lint
+
+# llama.cpp's own server, the benchmarks' peer: built from the llama.cpp inside the
+# llama-cpp-python sdist of the installed version (about 13 min on 2 cores, once; cached in
+# $${XDG_CACHE_HOME:-~/.cache}/copilot-lsp/llama-server/).
+peer: $(TEST_STAMP)
+	$(BIN)/python -m bench peer
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check copilot lsp models tests bench

@@ -1,14 +1,21 @@
-"""``python -m bench <suite> [--smoke] [--out FILE]``."""
+"""``python -m bench <suite> [--smoke] [--out FILE]``: writes FILE (JSON, default
+``bench/results/<suite>.json``), the markdown the suite printed next to it (``.md``) and
+its plots (``-*.png``)."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import sys
 from pathlib import Path
+from typing import Any
 
-from . import context, decode, kv, latency, quality, quant, routing, speculative
+from . import cache, context, decode, kv, latency, load, peer, quality, quant, routing, shapes, speculative, traces
 
 SUITES = {
     "latency": latency,
+    "cache": cache,
     "decode": decode,
     "speculative": speculative,
     "kv": kv,
@@ -16,6 +23,10 @@ SUITES = {
     "quality": quality,
     "routing": routing,
     "quant": quant,
+    "load": load,
+    "peer": peer,
+    "shapes": shapes,
+    "traces": traces,
 }
 
 
@@ -29,7 +40,29 @@ def main() -> None:
         module.add_arguments(sub)
         sub.set_defaults(run=module.main)
     args = parser.parse_args()
-    args.run(args)
+    args.out = args.out or Path(f"bench/results/{args.suite}.json")
+    printed = Tee(sys.stdout)
+    with contextlib.redirect_stdout(printed):
+        args.run(args)
+    if args.out.exists():
+        markdown = args.out.with_suffix(".md")
+        markdown.write_text(printed.getvalue())
+        print(f"wrote {markdown}")
+
+
+class Tee(io.StringIO):
+    """Prints through and keeps a copy: a suite's printed tables become its markdown file."""
+
+    def __init__(self, through: Any) -> None:
+        super().__init__()
+        self.through = through
+
+    def write(self, text: str) -> int:
+        self.through.write(text)
+        return super().write(text)
+
+    def flush(self) -> None:
+        self.through.flush()
 
 
 if __name__ == "__main__":

@@ -19,6 +19,10 @@ class BenchClient:
         self.versions: dict[str, int] = {}
         self._first_partial: float | None = None
 
+        @self.client.feature("copilot/status")
+        def on_status(params: Any) -> None:  # the server's loading/ready notices: not measured here
+            pass
+
         @self.client.feature("copilot/partialCompletion")
         def on_partial(params: Any) -> None:
             if self._first_partial is None and params.text:
@@ -47,14 +51,33 @@ class BenchClient:
             )
         )
 
+    async def warm_up(self) -> None:
+        """One untimed request on a throwaway document, so that a suite's clock starts with the
+        model loaded and run once (as the peer's, measured only once its /health says ready)."""
+        uri = "file:///bench/warm-up/warm_up.py"
+        self.open(uri, "def main():\n    ")
+        await self.complete(uri, 1, 4)
+        self.client.text_document_did_close(
+            types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
+        )
+
     def insert(self, uri: str, line: int, character: int, text: str) -> None:
+        self.replace(uri, line, character, character, text)
+
+    def replace(self, uri: str, line: int, start: int, end: int, text: str) -> None:
+        """Replace the characters start..end (UTF-16 columns) of a line with ``text``."""
         self.versions[uri] += 1
-        at = types.Position(line=line, character=character)
         self.client.text_document_did_change(
             types.DidChangeTextDocumentParams(
                 text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=self.versions[uri]),
                 content_changes=[
-                    types.TextDocumentContentChangePartial(range=types.Range(start=at, end=at), text=text)
+                    types.TextDocumentContentChangePartial(
+                        range=types.Range(
+                            start=types.Position(line=line, character=start),
+                            end=types.Position(line=line, character=end),
+                        ),
+                        text=text,
+                    )
                 ],
             )
         )

@@ -11,6 +11,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from . import plots
+
 
 def machine() -> dict[str, Any]:
     cpu = platform.processor() or platform.machine()
@@ -22,12 +24,24 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     versions = {}
-    for package in ("copilot-lsp", "llama-cpp-python", "pygls"):
+    for package in ("copilot-lsp", "llama-cpp-python", "pygls", "lsprotocol", "msgspec", "gguf"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = "not installed"
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "versions": versions}
+    try:
+        import llama_cpp
+
+        gpu = bool(llama_cpp.llama_supports_gpu_offload())
+    except (ImportError, AttributeError):
+        gpu = False
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "gpu_offload": gpu,
+        "python": platform.python_version(),
+        "versions": versions,
+    }
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -48,3 +62,5 @@ def write(suite: str, result: dict[str, Any], out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")
+    for path in plots.draw(suite, result, out):
+        print(f"wrote {path}")

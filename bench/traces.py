@@ -3,11 +3,13 @@
 The default model trained on the Python standard library, so traces come from the sources
 of installed third-party packages (pygls and lsprotocol by default). A trace is a list of
 sessions: at a position in the file, the text before it is on screen and the user types
-the rest of the line, one character at a time. Generation is seeded and reproducible.
+the rest of the line, one character at a time. Generation is seeded and reproducible:
+``python -m bench traces --seed 7`` writes the sessions the suites replay.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import random
 from pathlib import Path
@@ -58,3 +60,25 @@ def make_trace(sessions: int, seed: int, packages: tuple[str, ...] = DEFAULT_PAC
             )
         )
     return trace
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--packages", nargs="+", default=list(DEFAULT_PACKAGES))
+
+
+def main(args: argparse.Namespace) -> None:
+    """Write the trace the suites replay (same sessions and seed: the same trace), one JSON
+    object per line: file, the typed line, and where it is."""
+    if args.smoke:
+        args.sessions = 3
+    trace = make_trace(args.sessions, args.seed, tuple(args.packages))
+    out = args.out.with_suffix(".jsonl")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8") as file:
+        for session in trace:
+            where = {"path": session.path, "line": session.text_before.count("\n"), "typed": session.typed}
+            file.write(msgspec.json.encode(where).decode() + "\n")
+    keys = sum(len(s.typed) for s in trace)
+    print(f"{len(trace)} typing sessions, {keys} keystrokes, seed {args.seed}: wrote {out}")
