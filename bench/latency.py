@@ -27,7 +27,6 @@ import httpx
 
 from copilot.engine import default_threads
 from copilot.models import DEFAULT_MODEL_PATH
-from copilot.models.info import read_info
 
 from . import peer
 from .client import BenchClient
@@ -180,11 +179,10 @@ class Peer:
             ms = (time.perf_counter() - started) * 1000
             response.raise_for_status()
             data = response.json()
-            timings = data.get("timings", {})
             record = {
-                "prompt": timings.get("prompt_n", 0) + timings.get("cache_n", 0),
-                "reused": timings.get("cache_n", 0),
-                "generated": timings.get("predicted_n", 0),
+                "prompt": peer.timing(data, "prompt_n") + peer.timing(data, "cache_n"),
+                "reused": peer.timing(data, "cache_n"),
+                "generated": peer.timing(data, "predicted_n"),
             }
             return Answer(data.get("content", ""), ms, None, "model", record)
 
@@ -211,9 +209,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {"model": str(model), "sessions": len(trace), "keystroke_ms": args.keystroke_ms}
     try:
         if peer.wanted(args.peer, "latency"):
-            spm = read_info(model).fim_order == "spm"
+            matched = peer.matched_settings(model, N_CTX, PROMPT_TOKENS, MAX_TOKENS)
             threads = args.threads or default_threads()  # ours: model.n_threads 0 means the same
-            with peer.PeerServer(model, n_ctx=N_CTX, n_batch=PROMPT_TOKENS, threads=threads, spm_infill=spm) as server:
+            result["peer_settings"] = {**matched._asdict(), "threads": threads}
+            with peer.PeerServer(model, **matched._asdict(), threads=threads) as server:
                 theirs = Peer(server, args)
                 for number, session in enumerate(trace):
                     # Alternate who goes first, so neither always types into a warmer machine.

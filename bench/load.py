@@ -38,7 +38,6 @@ from typing import Any, Protocol
 import httpx
 
 from copilot.models import DEFAULT_MODEL_PATH
-from copilot.models.info import read_info
 
 from . import peer
 from .client import BenchClient
@@ -298,10 +297,8 @@ async def run_ours(
 
 async def run_peer(args: argparse.Namespace, traces: list[list[TypingSession]], model: Path) -> dict[str, Any]:
     threads = os.cpu_count() or 1
-    spm = read_info(model).fim_order == "spm"
-    with peer.PeerServer(
-        model, n_ctx=N_CTX, n_batch=PROMPT_TOKENS, threads=threads, spm_infill=spm, slots=len(traces)
-    ) as server:
+    matched = peer.matched_settings(model, N_CTX, PROMPT_TOKENS, MAX_TOKENS)
+    with peer.PeerServer(model, **matched._asdict(), threads=threads, slots=len(traces)) as server:
         assert server.process is not None
         https = [httpx.AsyncClient(base_url=server.url, timeout=REQUEST_TIMEOUT_S) for _ in traces]
         try:
@@ -310,7 +307,13 @@ async def run_peer(args: argparse.Namespace, traces: list[list[TypingSession]], 
         finally:
             await asyncio.gather(*(http.aclose() for http in https))
     return side_result(
-        tally, rss.peak_mb, servers=1, slots=len(traces), threads=threads, n_ctx_per_slot=N_CTX, spm_infill=spm
+        tally,
+        rss.peak_mb,
+        servers=1,
+        slots=len(traces),
+        threads=threads,
+        n_ctx_per_slot=matched.n_ctx,
+        spm_infill=matched.spm_infill,
     )
 
 

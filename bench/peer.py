@@ -21,9 +21,12 @@ import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
+
+from copilot.models.info import read_info
+from copilot.pipeline import PROMPT_MARGIN
 
 # The llama.cpp build options of the bindings (Makefile's CMAKE_ARGS): the same CPU kernels.
 BUILD_OPTIONS = (
@@ -75,6 +78,13 @@ def _extract_llama_cpp(sdist: Path, into: Path) -> Path:
     return into / root / "vendor" / "llama.cpp"
 
 
+def _run(command: list[str]) -> None:
+    """Run a build step quietly; on failure, show the end of its output and stop."""
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"peer: `{' '.join(command[:3])} ...` failed:\n{(done.stdout + done.stderr)[-4000:]}")
+
+
 def build(jobs: int | None = None) -> Path:
     """Build llama-server from the sdist's llama.cpp unless already built; return its path.
 
@@ -93,19 +103,12 @@ def build(jobs: int | None = None) -> Path:
             extra = os.environ.get("CMAKE_ARGS", "").split()
             generator = ["-G", "Ninja"] if shutil.which("ninja") else []
             print(f"peer: building llama-server from llama.cpp of llama-cpp-python {version} (about 13 min on 2 cores)")
-            subprocess.run(
-                ["cmake", "-S", str(source), "-B", str(build_dir), *generator, *BUILD_OPTIONS, *extra],
-                check=True,
-                stdout=subprocess.DEVNULL,
-            )
-            subprocess.run(
-                ["cmake", "--build", str(build_dir), "--target", "llama-server", "-j", str(jobs or os.cpu_count())],
-                check=True,
-                stdout=subprocess.DEVNULL,
-            )
+            _run(["cmake", "-S", str(source), "-B", str(build_dir), *generator, *BUILD_OPTIONS, *extra])
+            _run(["cmake", "--build", str(build_dir), "--target", "llama-server", "-j", str(jobs or os.cpu_count())])
             staged = folder / "llama-server.partial"
             shutil.copy2(build_dir / "bin" / "llama-server", staged)
             staged.replace(folder / "llama-server")  # only a complete binary is ever found
+        _sdist(folder, version).unlink()  # 75 MB; pip downloads it again if ever needed
         print(f"peer: built {folder / 'llama-server'} in {time.monotonic() - started:.0f} s")
         return folder / "llama-server"
 
@@ -120,6 +123,29 @@ def wanted(choice: str, suite: str) -> bool:
         print(f"{suite}: the peer llama-server is not built (python -m bench peer): measuring ours alone")
         return False
     return True
+
+
+class Matched(NamedTuple):
+    n_ctx: int
+    n_batch: int
+    spm_infill: bool
+
+
+def matched_settings(model: Path, n_ctx: int, prompt_tokens: int, max_tokens: int) -> Matched:
+    """llama-server settings that give its infill prompt our server's budget on ``model``:
+    our engine never uses more context than the model was trained for, and packs at most
+    ``prompt_tokens`` (a quarter for the suffix) leaving room for the answer; llama-server's
+    infill takes 3/4 of ``n_batch`` for the prefix and 1/4 for the suffix, and other files'
+    chunks only from what ``n_ctx`` has left beyond that and twice the answer."""
+    info = read_info(model)
+    n_ctx = min(n_ctx, info.context_length or n_ctx)
+    budget = max(16, min(prompt_tokens, n_ctx - max_tokens - PROMPT_MARGIN))
+    return Matched(n_ctx, budget, info.fim_order == "spm")
+
+
+def timing(answer: dict[str, Any], name: str) -> float:
+    """A ``timings`` field of an answer, also when ``response_fields`` flattened it."""
+    return float(answer.get(f"timings/{name}", answer.get("timings", {}).get(name, 0)))
 
 
 def free_port() -> int:
@@ -144,6 +170,7 @@ class PeerServer:
         draft: Path | None = None,
         max_draft: int = 8,
         slots: int = 1,
+        n_predict: int = 64,
     ) -> None:
         binary = server_binary()
         if binary is None:
@@ -155,12 +182,18 @@ class PeerServer:
             "--ctx-size", str(n_ctx * slots), "--batch-size", str(n_batch), "--ubatch-size", str(min(512, n_batch)),
             "--threads", str(threads), "--threads-batch", str(threads), "--parallel", str(slots),
             "--cache-reuse", "256",  # llama.vim's recommended server setting
+            # The infill prompt's room for other files' chunks is n_ctx - n_batch - 2 * the server's
+            # n_predict (not the request's): without it, prompts overflow the context.
+            "--n-predict", str(n_predict),
             "--no-webui", "--log-disable",
         ]  # fmt: skip
         if spm_infill:
             self.args.append("--spm-infill")
         if draft is not None:
-            self.args += ["--model-draft", str(draft), "--spec-draft-n-max", str(max_draft), "--spec-draft-n-min", "0"]
+            # --spec-type is needed too: with a draft model alone this version loads the draft
+            # and never drafts (its /slots say "speculative": false).
+            self.args += ["--model-draft", str(draft), "--spec-type", "draft-simple"]
+            self.args += ["--spec-draft-n-max", str(max_draft), "--spec-draft-n-min", "0"]
         self.process: subprocess.Popen[bytes] | None = None
         self.http = httpx.Client(base_url=self.url, timeout=120.0)
 

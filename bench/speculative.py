@@ -35,6 +35,7 @@ from copilot.models.quantize import quantize
 from copilot.prompt import build_fim_prompt
 from copilot.speculative import Drafter, DraftModel, PromptLookup, Speculator
 
+from . import peer
 from .report import write
 from .traces import make_trace
 
@@ -134,9 +135,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     identical = {mode: 0 for mode in MODES}  # completion points whose tokens equal plain decoding
     divergences: list[dict[str, Any]] = []
     budget = n_ctx - args.max_tokens - 8
+    prompts = []
     for session in make_trace(args.points, args.seed):
         window = local_window(session.text_before, session.text_after, budget, 0.25, vocabulary.encode)
         prompt = build_fim_prompt(vocabulary.fim, window.prefix, window.suffix)
+        prompts.append(prompt)
         reference: list[int] | None = None
         for mode in MODES:
             tokens, seconds, counters = decode(
@@ -165,7 +168,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "tokens_per_target_forward": round(total["tokens"] / max(1, total["forwards"]), 2),
             "tokens": total["tokens"],
         }
+    peer_modes = {}
+    if peer.wanted(args.peer, "speculative"):
+        peer_modes = run_peer(target_path, draft_path, prompts, n_ctx, threads, args)
     return {
+        "peer": peer_modes,
         "target": str(target_path),
         "draft": str(draft_path),
         "points": args.points,
@@ -180,6 +187,46 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def run_peer(
+    target: Path, draft: Path, prompts: list[list[int]], n_ctx: int, threads: int, args: argparse.Namespace
+) -> dict[str, Any]:
+    """llama-server on the same prompts (token ids to ``/completion``, greedy, the same output
+    cap), plain and with ``--model-draft``, alternating point by point. Its decode rate comes
+    from its own ``timings`` (prefill excluded, as ours)."""
+    common = {"n_ctx": n_ctx, "n_batch": min(512, n_ctx), "threads": threads, "spm_infill": False}
+    totals = {m: {"tokens": 0, "ms": 0.0, "drafted": 0, "accepted": 0, "same": 0} for m in ("plain", "draft")}
+    with (
+        peer.PeerServer(target, **common) as plain,
+        peer.PeerServer(target, **common, draft=draft, max_draft=args.max_draft) as drafting,
+    ):
+        for prompt in prompts:
+            body = {"prompt": prompt, "n_predict": args.max_tokens, "samplers": ["top_k"], "top_k": 1}
+            texts = {}
+            for mode, server in (("plain", plain), ("draft", drafting)):
+                answer = server.http.post("/completion", json=body).raise_for_status().json()
+                timings, total = answer["timings"], totals[mode]
+                total["tokens"] += timings["predicted_n"]
+                total["ms"] += timings["predicted_ms"]
+                total["drafted"] += timings.get("draft_n", 0)
+                total["accepted"] += timings.get("draft_n_accepted", 0)
+                texts[mode] = answer["content"]
+            totals["draft"]["same"] += texts["draft"] == texts["plain"]
+    if not totals["draft"]["drafted"]:
+        raise SystemExit("speculative: llama-server with --model-draft drafted nothing (check its --spec-* options)")
+    plain_rate = totals["plain"]["tokens"] / (totals["plain"]["ms"] / 1000)
+    modes = {}
+    for mode, total in totals.items():
+        rate = total["tokens"] / (total["ms"] / 1000)
+        modes[mode] = {
+            "tok_s": round(rate, 1),
+            "speedup": round(rate / plain_rate, 2),
+            "acceptance": round(total["accepted"] / total["drafted"], 3) if total["drafted"] else None,
+            "tokens": total["tokens"],
+            "identical_points": total["same"] if mode == "draft" else len(prompts),
+        }
+    return modes
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", default="", help="target GGUF (default: the 102M stand-in, built once)")
     parser.add_argument("--draft", default=str(DEFAULT_MODEL_PATH))
@@ -190,6 +237,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-draft", type=int, default=8)
     parser.add_argument("--n-ctx", type=int, default=512)
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--peer", choices=["auto", "on", "off"], default="auto", help="llama-server with --model-draft side by side"
+    )
 
 
 def main(args: argparse.Namespace) -> None:
@@ -201,6 +251,17 @@ def main(args: argparse.Namespace) -> None:
     for mode, row in result["modes"].items():
         cells = (mode, row["tok_s"], f"{row['speedup']}x", row["acceptance"], row["tokens_per_target_forward"])
         print("| " + " | ".join(str(cell) for cell in cells) + " |")
+    for mode, row in result["peer"].items():
+        cells = (f"llama-server {mode}", row["tok_s"], f"{row['speedup']}x", row["acceptance"], "-")
+        print("| " + " | ".join(str(cell) for cell in cells) + " |")
+    if result["peer"]:
+        ours, theirs = result["modes"], result["peer"]
+        best = max(ours.values(), key=lambda row: row["tok_s"])["tok_s"]
+        print(
+            f"ours / llama-server decode rate: plain {ours['plain']['tok_s'] / theirs['plain']['tok_s']:.2f}x, "
+            f"with a draft {ours['draft']['tok_s'] / theirs['draft']['tok_s']:.2f}x, "
+            f"best of each {best / max(theirs['plain']['tok_s'], theirs['draft']['tok_s']):.2f}x"
+        )
     print(f"completion points identical to plain decoding: {result['identical_points']} of {result['points']}")
     for row in result["divergences"]:
         print(f"  {row['mode']}: diverges at token {row['position']}, plain logits margin {row['logit_margin']}")
