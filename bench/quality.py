@@ -314,23 +314,22 @@ def summary(results: list[dict[str, Any]], kind: str | None = None) -> dict[str,
 
 def held_out_holes(packages: list[str], per_kind: int, seed: int) -> list[Hole]:
     """The holes of every installed package among ``packages``, reproducibly from ``seed``."""
-    rng = random.Random(seed)
-    holes: list[Hole] = []
-    for name in packages:
-        root = package_root(name)
-        if root is not None:
-            holes.extend(make_holes(root, per_kind, rng))
-    return holes
+    return _package_holes(packages, per_kind, random.Random(seed), make_holes)
 
 
 def held_out_block_holes(packages: list[str], per_package: int, seed: int) -> list[Hole]:
     """The block holes, from a generator of their own: the single-line holes stay those of earlier runs."""
-    rng = random.Random(f"block-{seed}")
+    return _package_holes(packages, per_package, random.Random(f"block-{seed}"), make_block_holes)
+
+
+def _package_holes(
+    packages: list[str], count: int, rng: random.Random, make: Callable[[Path, int, random.Random], list[Hole]]
+) -> list[Hole]:
     holes: list[Hole] = []
     for name in packages:
         root = package_root(name)
         if root is not None:
-            holes.extend(make_block_holes(root, per_package, rng))
+            holes.extend(make(root, count, rng))
     return holes
 
 

@@ -2,11 +2,13 @@
 
 Completion points come from the typing traces (code the default model never trained
 on). At each point the target prefills the FIM prompt (not timed), then decodes with the
-product's stopping rules (stop tokens, ``--max-tokens``, ``--max-lines``) in four modes:
-plain, prompt lookup, draft model, both (what the server runs). Modes alternate point by
-point, so machine noise hits them alike. Reported per mode: decode tokens/s, speedup
-against plain, draft acceptance, tokens per target forward, and whether every token
-equals plain greedy decoding.
+product's stopping rules (stop tokens, ``--max-tokens``, ``--max-lines``) in each mode:
+plain, prompt lookup, draft model, draft model stopping at a guess it doubts (a confidence
+floor, llama.cpp's ``p_min``), lookup + draft, and adaptive (what the server runs). Modes
+alternate point by point, so machine noise hits them alike. Reported per mode: decode
+tokens/s, speedup against plain, draft acceptance, tokens per target forward, and whether
+every token equals plain greedy decoding. Then llama.cpp's own server on the same prompts,
+plain and with ``--model-draft`` (``--max-lines 0`` gives both sides the same output length).
 
 A realistically sized target (>= 100M parameters) cannot be trained on a laptop CPU, so
 by default the target is a stand-in grown from the default model
@@ -24,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from copilot.config import SpeculativeSettings
 from copilot.context import local_window
 from copilot.decoding import DecodeCounters, greedy_steps
 from copilot.engine import default_threads
@@ -40,7 +43,7 @@ from .report import write
 from .traces import make_trace
 
 STANDIN = Path("bench/results/standin-102m-noise0.012.gguf")
-MODES = ("plain", "lookup", "draft", "lookup+draft", "adaptive")
+MODES = ("plain", "lookup", "draft", "draft-floor", "lookup+draft", "adaptive")
 
 
 def standin_target(path: Path) -> Path:
@@ -122,10 +125,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     threads = default_threads()
     target = LlamaSession(target_path, n_ctx=n_ctx, n_batch=min(512, n_ctx), n_threads=threads, n_gpu_layers=0)
     draft = LlamaSession(draft_path, n_ctx=n_ctx, n_batch=min(512, n_ctx), n_threads=threads, n_gpu_layers=0)
-    lookup, draft_model = PromptLookup(), DraftModel(draft)
+    lookup, draft_model = PromptLookup(), DraftModel(draft, args.draft_min_confidence)
     drafters: dict[str, list[Drafter]] = {
         "lookup": [lookup],
         "draft": [draft_model],
+        "draft-floor": [DraftModel(draft, args.draft_floor)],  # stops at a guess it doubts (--draft-floor)
         "lookup+draft": [lookup, draft_model],
     }
     speculators = {mode: Speculator(list(d), max_length=args.max_draft, adaptive=False) for mode, d in drafters.items()}
@@ -235,6 +239,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--max-lines", type=int, default=4)
     parser.add_argument("--max-draft", type=int, default=8)
+    parser.add_argument(
+        "--draft-min-confidence", type=float, default=SpeculativeSettings().draft_min_confidence,
+        help="the draft mode's speculative.draft_min_confidence (default: the server's)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--draft-floor", type=float, default=0.75, help="the draft-floor mode's confidence floor (llama.cpp's p_min)"
+    )
     parser.add_argument("--n-ctx", type=int, default=512)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument(

@@ -35,6 +35,7 @@ class SpeculativeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unkn
     lookup: bool = True  # draft from n-grams of the prompt and the text so far
     draft_model: str = ""  # a small GGUF with the model's vocabulary; "" for none
     max_draft: int = 8  # tokens per draft, at most
+    draft_min_confidence: float = 0.0  # the draft model stops at a guess it gives less probability; 0: never
     min_acceptance: float = 0.3  # below this running acceptance a drafter is only probed
 
 

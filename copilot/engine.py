@@ -251,7 +251,7 @@ class LocalEngine:
                     n_threads=self.settings.n_threads or default_threads(),
                     n_gpu_layers=self.settings.n_gpu_layers,
                 )
-                drafters.append(DraftModel(session))
+                drafters.append(DraftModel(session, settings.draft_min_confidence))
             except ModelError as exc:
                 log.warning("draft model not used: %s; completing without it", exc)
         if not drafters:

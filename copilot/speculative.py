@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
+
 from .llama import LlamaSession
 
 
@@ -68,8 +70,11 @@ class DraftModel:
 
     name = "draft"
 
-    def __init__(self, session: LlamaSession) -> None:
+    def __init__(self, session: LlamaSession, min_confidence: float = 0.0) -> None:
         self.session = session
+        # A guess the draft itself doubts is mostly rejected, and each drafted token makes the
+        # target's verify batch dearer: stop drafting at the first one below this probability.
+        self.min_confidence = min_confidence
 
     def start(self, prompt: list[int]) -> None:
         pass  # the KV state of the previous job is kept as far as the prompts agree
@@ -84,10 +89,17 @@ class DraftModel:
         drafts: list[int] = []
         while True:
             token = session.argmax()
+            if self.min_confidence > 0 and top_probability(session.logits()) < self.min_confidence:
+                return drafts
             drafts.append(token)
             if len(drafts) == k:
                 return drafts
             session.decode([token])
+
+
+def top_probability(logits: np.ndarray) -> float:
+    """The softmax probability of the most likely token."""
+    return float(1.0 / np.exp(logits - logits.max()).sum())
 
 
 @dataclass

@@ -6,6 +6,7 @@ import asyncio
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from copilot.config import ModelSettings, SpeculativeSettings
@@ -15,7 +16,7 @@ from copilot.llama import DecodeAborted, LlamaSession
 from copilot.model import Vocabulary
 from copilot.models import DEFAULT_MODEL_PATH
 from copilot.prompt import build_fim_prompt
-from copilot.speculative import Drafter, DraftModel, PromptLookup, Speculator
+from copilot.speculative import Drafter, DraftModel, PromptLookup, Speculator, top_probability
 from tests.support.gguf_files import write_chat_model_without_fim
 from tests.support.models import write_disagreeing_draft
 
@@ -212,6 +213,37 @@ def test_greedy_output_is_identical_with_and_without_each_drafter(draft_path: Pa
         assert totals.accepted == totals.drafted
     if drafters == "disagreeing draft":
         assert 0 < totals.accepted < totals.drafted  # both the accept and the reject paths ran
+
+
+def test_top_probability_is_the_softmax_of_the_best_logit() -> None:
+    assert top_probability(np.array([0.0, 0.0, 0.0, 0.0])) == pytest.approx(0.25)
+    assert top_probability(np.array([1000.0, 0.0])) == pytest.approx(1.0)  # no overflow
+    assert top_probability(np.array([np.log(3.0), 0.0])) == pytest.approx(0.75)
+
+
+def test_a_draft_stops_at_the_first_guess_it_doubts() -> None:
+    """With a confidence floor the draft proposes a prefix of what it proposes without one,
+    ending where its own probability for the next guess falls below the floor."""
+    vocabulary = Vocabulary(DEFAULT_MODEL_PATH)
+    session = LlamaSession(DEFAULT_MODEL_PATH, n_ctx=512, n_batch=512, n_threads=2, n_gpu_layers=0)
+    try:
+        shorter = 0
+        for prefix, suffix in PROMPTS:
+            context = build_fim_prompt(vocabulary.fim, vocabulary.encode(prefix), vocabulary.encode(suffix))
+            every = DraftModel(session).propose(context, 8)
+            confident = DraftModel(session, min_confidence=0.75).propose(context, 8)
+            assert len(every) == 8
+            assert confident == every[: len(confident)]
+            # where it stopped, its next guess had less than the floor
+            if len(confident) < 8:
+                session.keep(session.reusable(context + confident))
+                session.decode((context + confident)[len(session.tokens) :])
+                assert top_probability(session.logits()) < 0.75
+            shorter += len(confident) < 8
+        assert DraftModel(session, min_confidence=1.01).propose(context, 8) == []
+    finally:
+        session.close()
+    assert shorter > 0  # the floor did cut some drafts on these prompts
 
 
 def test_a_set_cancel_aborts_a_decode_and_leaves_the_kv_state_consistent() -> None:
