@@ -26,7 +26,8 @@ from copilot.documents import DocumentStore, Position
 from copilot.session import build_pipeline
 from tests.support.openai_server import start_openai_server
 
-from .quality import DEFAULT_PACKAGES, Hole, edit_similarity, held_out_holes
+from .fim import edit_similarity
+from .quality import DEFAULT_PACKAGES, Hole, held_out_holes
 from .report import write
 
 STANDIN = Path("bench/results/standin-102m-noise0.012.gguf")
