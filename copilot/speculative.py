@@ -72,8 +72,9 @@ class DraftModel:
 
     def __init__(self, session: LlamaSession, min_confidence: float = 0.0) -> None:
         self.session = session
-        # A guess the draft itself doubts is mostly rejected, and each drafted token makes the
-        # target's verify batch dearer: stop drafting at the first one below this probability.
+        # Stop drafting at a guess the draft gives less than this probability: each drafted token
+        # makes the target's verify batch dearer (llama.cpp's p_min). 0 by default: a small draft
+        # is often right without being sure, and the floor cost more than it saved (BENCHMARKS.md).
         self.min_confidence = min_confidence
 
     def start(self, prompt: list[int]) -> None:
