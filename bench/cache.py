@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from .client import BenchClient
-from .latency import CACHE_SOURCES, utf16_len
+from .latency import CACHE_SOURCES
 from .report import percentiles, write
-from .traces import TypingSession, make_trace
+from .traces import TypingSession, make_trace, utf16_len
 
 LEVELS = (*CACHE_SOURCES, "model")
 
@@ -41,15 +41,14 @@ class Pass:
 
     async def ask(self, uri: str, line: int, column: int) -> str:
         text, ms, _ = await self.client.complete(uri, line, column)
-        source = (await self.client.stats())["recent"][-1]["source"]  # outside the timed part
+        source = (await self.client.last_record())["source"]  # outside the timed part
         self.by_source.setdefault(source, []).append(ms)
         return text
 
     async def type_session(self, number: int, session: TypingSession) -> None:
         uri = f"file:///bench/{number}/{Path(session.path).name}"
         self.client.open(uri, session.text_before + session.text_after)
-        line = session.text_before.count("\n")
-        column = utf16_len(session.text_before.rsplit("\n", 1)[-1])
+        line, column = session.cursor
         pace = self.args.keystroke_ms / 1000
         done = 0
         while done < len(session.typed) and done < self.args.max_keystrokes:

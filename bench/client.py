@@ -111,6 +111,10 @@ class BenchClient:
             )
         )
 
+    async def last_record(self) -> dict[str, Any]:
+        """The server's record of the request answered last (its source, tokens, stages)."""
+        return dict((await self.stats(1))["recent"][-1])
+
     async def stats(self, recent: int = 20) -> dict[str, Any]:
         result = await self.client.protocol.send_request_async("copilot/stats", {"recent": recent})
         return to_builtins(result)

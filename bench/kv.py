@@ -28,7 +28,6 @@ from copilot.llama import LlamaSession
 from copilot.models import DEFAULT_MODEL_PATH
 
 from .client import BenchClient
-from .latency import utf16_len
 from .report import percentiles, write
 from .traces import make_trace
 
@@ -88,8 +87,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     for number, session in enumerate(trace):
         uri = f"file:///bench/kv/{number}/{Path(session.path).name}"
         client.open(uri, session.text_before + session.text_after)
-        line = session.text_before.count("\n")
-        cursors.append([uri, line, utf16_len(session.text_before.rsplit("\n", 1)[-1]), session.typed, 0])
+        cursors.append([uri, *session.cursor, session.typed, 0])
     pending = []
     try:
         for _ in range(args.rounds):

@@ -31,15 +31,11 @@ from copilot.models import DEFAULT_MODEL_PATH
 from . import peer
 from .client import BenchClient
 from .report import percentiles, write
-from .traces import TypingSession, make_trace
+from .traces import TypingSession, make_trace, utf16_len
 
 CACHE_SOURCES = ("typing", "stream", "memory", "disk")
 N_CTX, PROMPT_TOKENS, MAX_TOKENS, CROSSFILE_SHARE = 2048, 1024, 64, 0.3
 EXTRA_CHARS = int(PROMPT_TOKENS * CROSSFILE_SHARE * 3.5)  # our crossfile budget, in characters
-
-
-def utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
 
 
 @dataclass
@@ -136,12 +132,11 @@ class Ours:
     async def replay(self, number: int, session: TypingSession) -> None:
         uri = f"file:///bench/{number}/{Path(session.path).name}"
         self.client.open(uri, session.text_before + session.text_after)
-        line = session.text_before.count("\n")
-        column = utf16_len(session.text_before.rsplit("\n", 1)[-1])
+        line, column = session.cursor
 
         async def ask() -> Answer:
             text, ms, first = await self.client.complete(uri, line, column)
-            last = (await self.client.stats())["recent"][-1]  # outside the timed part
+            last = await self.client.last_record()  # outside the timed part
             record = {
                 "prompt": last["prompt_tokens"],
                 "reused": last["reused_tokens"],
@@ -214,13 +209,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             result["peer_settings"] = {**matched._asdict(), "threads": threads}
             with peer.PeerServer(model, **matched._asdict(), threads=threads) as server:
                 theirs = Peer(server, args)
-                for number, session in enumerate(trace):
-                    # Alternate who goes first, so neither always types into a warmer machine.
-                    sides: list[Ours | Peer] = [ours, theirs] if number % 2 == 0 else [theirs, ours]
-                    for side in sides:
-                        await side.replay(number, session)
+                try:
+                    for number, session in enumerate(trace):
+                        # Alternate who goes first, so neither always types into a warmer machine.
+                        sides: list[Ours | Peer] = [ours, theirs] if number % 2 == 0 else [theirs, ours]
+                        for side in sides:
+                            await side.replay(number, session)
+                finally:
+                    await theirs.http.aclose()
                 result["peer"] = {**theirs.side.summary(), "rss_mb": round(server.rss_mb(), 1)}
-                await theirs.http.aclose()
         else:
             for number, session in enumerate(trace):
                 await ours.replay(number, session)
@@ -240,9 +237,7 @@ def ratios(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, dict[str, 
     """Ours over the peer's, per percentile (below 1: ours is faster)."""
     out: dict[str, dict[str, float]] = {}
     for key in ("final_ms", "first_visible_ms"):
-        out[key] = {
-            p: round(ours[key][p] / theirs[key][p], 3) for p in ("p50", "p95", "p99") if theirs[key].get(p)
-        }
+        out[key] = {p: round(ours[key][p] / theirs[key][p], 3) for p in ("p50", "p95", "p99") if theirs[key].get(p)}
     return out
 
 
@@ -276,8 +271,7 @@ def summarize(result: dict[str, Any]) -> str:
         for source, p in result["ours"]["final_ms_by_source"].items()
     )
     stages = "\n".join(
-        f"| {stage} | {p['p50']} | {p['p95']} | {p['p99']} |"
-        for stage, p in result["ours"]["server_stage_ms"].items()
+        f"| {stage} | {p['p50']} | {p['p95']} | {p['p99']} |" for stage, p in result["ours"]["server_stage_ms"].items()
     )
     return (
         f"{table}\n\n| ours, answered by | requests | p50 ms | p95 ms | p99 ms |\n| --- | --- | --- | --- | --- |\n"

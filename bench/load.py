@@ -41,9 +41,9 @@ from copilot.models import DEFAULT_MODEL_PATH
 
 from . import peer
 from .client import BenchClient
-from .latency import MAX_TOKENS, N_CTX, PROMPT_TOKENS, utf16_len
+from .latency import MAX_TOKENS, N_CTX, PROMPT_TOKENS
 from .report import percentiles, write
-from .traces import TypingSession, make_trace
+from .traces import TypingSession, make_trace, utf16_len
 
 REQUEST_TIMEOUT_S = 30.0  # a request not answered by then counts as an error
 RSS_EVERY_S = 0.5
@@ -173,8 +173,7 @@ async def type_sessions(
     next_key = time.perf_counter()
     for number, session in enumerate(trace):
         editor.open(number, session)
-        line = session.text_before.count("\n")
-        column = utf16_len(session.text_before.rsplit("\n", 1)[-1])
+        line, column = session.cursor
         done = 0
         while done < len(session.typed) and done < args.max_keystrokes:
             # A human pace: the next key keystroke_ms after the last, or once the answer is in.
@@ -208,8 +207,7 @@ async def warm_up(editors: Sequence[Editor]) -> None:
     warm = TypingSession(path="warm_up.py", text_before=WARM_UP_TEXT, typed="return 0", text_after="\n")
     for editor in editors:
         editor.open(-1, warm)
-    column = utf16_len(WARM_UP_TEXT.rsplit("\n", 1)[-1])
-    line = WARM_UP_TEXT.count("\n")
+    line, column = warm.cursor
     results = await asyncio.gather(
         *(e.suggest(WARM_UP_TEXT, "\n", line, column) for e in editors), return_exceptions=True
     )

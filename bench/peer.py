@@ -98,7 +98,8 @@ def build(jobs: int | None = None) -> Path:
         version = bindings_version()
         started = time.monotonic()
         with tempfile.TemporaryDirectory(prefix="build-", dir=folder) as scratch:
-            source = _extract_llama_cpp(_sdist(folder, version), Path(scratch))
+            sdist = _sdist(folder, version)
+            source = _extract_llama_cpp(sdist, Path(scratch))
             build_dir = Path(scratch) / "build"
             extra = os.environ.get("CMAKE_ARGS", "").split()
             generator = ["-G", "Ninja"] if shutil.which("ninja") else []
@@ -108,7 +109,7 @@ def build(jobs: int | None = None) -> Path:
             staged = folder / "llama-server.partial"
             shutil.copy2(build_dir / "bin" / "llama-server", staged)
             staged.replace(folder / "llama-server")  # only a complete binary is ever found
-        _sdist(folder, version).unlink()  # 75 MB; pip downloads it again if ever needed
+        sdist.unlink()  # 75 MB; pip downloads it again if ever needed
         print(f"peer: built {folder / 'llama-server'} in {time.monotonic() - started:.0f} s")
         return folder / "llama-server"
 

@@ -19,11 +19,21 @@ import msgspec
 DEFAULT_PACKAGES = ("pygls", "lsprotocol", "msgspec")
 
 
+def utf16_len(text: str) -> int:
+    """Length in UTF-16 code units: LSP's default position encoding."""
+    return len(text.encode("utf-16-le")) // 2
+
+
 class TypingSession(msgspec.Struct, frozen=True, kw_only=True):
     path: str
     text_before: str  # the file up to the start of the typed line
     typed: str  # what the user types (one line, without its newline)
     text_after: str  # the rest of the file, from the typed line's newline on
+
+    @property
+    def cursor(self) -> tuple[int, int]:
+        """Where typing starts, as an LSP position: line and UTF-16 column."""
+        return self.text_before.count("\n"), utf16_len(self.text_before.rsplit("\n", 1)[-1])
 
 
 def package_sources(packages: tuple[str, ...] = DEFAULT_PACKAGES) -> list[Path]:
