@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from copilot.assembly import build_pipeline
 from copilot.config import Config, apply_layer
 from copilot.documents import Change, DocumentStore, Position
 from copilot.pipeline import Pipeline, common_prefix
-from copilot.session import build_pipeline
 
 from .report import percentiles, write
 

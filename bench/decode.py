@@ -15,11 +15,11 @@ from typing import Any
 
 import llama_cpp
 
-from copilot.engine import default_threads
-from copilot.llama import LlamaSession
-from copilot.model import Vocabulary
+from copilot.inference.engine import default_threads
+from copilot.inference.llama import LlamaSession
+from copilot.inference.vocabulary import Vocabulary
 from copilot.models import DEFAULT_MODEL_PATH
-from copilot.prompt import build_fim_prompt
+from copilot.prompt.fim import build_fim_prompt
 
 from .report import write
 from .traces import make_trace

@@ -18,9 +18,9 @@ from typing import Any
 
 import msgspec
 
+from copilot.assembly import build_pipeline
 from copilot.config import Config
 from copilot.documents import DocumentStore, Position
-from copilot.session import build_pipeline
 
 from .fim import (
     BLOCK_LINES,

@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from copilot.engine import default_threads
-from copilot.llama import LlamaSession
+from copilot.inference.engine import default_threads
+from copilot.inference.llama import LlamaSession
 from copilot.models import DEFAULT_MODEL_PATH
 
 from .client import BenchClient

@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from copilot.engine import default_threads
+from copilot.inference.engine import default_threads
 from copilot.models import DEFAULT_MODEL_PATH
 
 from . import peer

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 import httpx
 
-from copilot.models.info import read_info
+from copilot.inference.gguf_info import read_info
 from copilot.pipeline import PROMPT_MARGIN
 
 # The llama.cpp build options of the bindings (Makefile's CMAKE_ARGS): the same CPU kernels.

@@ -35,11 +35,11 @@ from typing import Any
 
 import msgspec
 
+from copilot.assembly import build_pipeline
 from copilot.config import Config
+from copilot.context.privacy import IgnoreRules
+from copilot.context.symbols import WorkspaceIndex
 from copilot.documents import DocumentStore, Position
-from copilot.privacy import IgnoreRules
-from copilot.session import build_pipeline
-from copilot.symbols import WorkspaceIndex
 
 from .fim import (
     BLOCK_LINES,

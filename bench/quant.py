@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from copilot.engine import default_threads
-from copilot.llama import LlamaSession
-from copilot.model import Vocabulary
+from copilot.inference.engine import default_threads
+from copilot.inference.llama import LlamaSession
+from copilot.inference.vocabulary import Vocabulary
 from copilot.models import DEFAULT_MODEL_PATH
 from copilot.models.quantize import greedy_agreement, quantize
 

@@ -21,9 +21,9 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from copilot.assembly import build_pipeline
 from copilot.config import Config, apply_layer
 from copilot.documents import DocumentStore, Position
-from copilot.session import build_pipeline
 from tests.support.openai_server import start_openai_server
 
 from .fim import edit_similarity

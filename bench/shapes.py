@@ -30,10 +30,10 @@ from typing import IO, Any, NamedTuple
 import gguf
 import numpy as np
 
-import copilot.llama  # noqa: F401  (routes llama.cpp's log, the quantiser's line per tensor, to debug logging)
+import copilot.inference.llama  # noqa: F401  (routes llama.cpp's log, the quantiser's line per tensor, to debug logging)
 from copilot.errors import ModelError
+from copilot.inference.gguf_info import read_info
 from copilot.models import DEFAULT_MODEL_PATH
-from copilot.models.info import read_info
 from copilot.models.quantize import quantize
 from copilot.paths import cache_dir
 

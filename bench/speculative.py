@@ -27,16 +27,16 @@ from pathlib import Path
 from typing import Any
 
 from copilot.config import SpeculativeSettings
-from copilot.context import local_window
-from copilot.decoding import DecodeCounters, greedy_steps
-from copilot.engine import default_threads
-from copilot.llama import LlamaSession
-from copilot.model import Vocabulary
+from copilot.inference.decoding import DecodeCounters, greedy_steps
+from copilot.inference.engine import default_threads
+from copilot.inference.gguf_info import draft_mismatch
+from copilot.inference.llama import LlamaSession
+from copilot.inference.speculative import Drafter, DraftModel, PromptLookup, Speculator
+from copilot.inference.vocabulary import Vocabulary
 from copilot.models import DEFAULT_MODEL_PATH
-from copilot.models.info import draft_mismatch
 from copilot.models.quantize import quantize
-from copilot.prompt import build_fim_prompt
-from copilot.speculative import Drafter, DraftModel, PromptLookup, Speculator
+from copilot.prompt.fim import build_fim_prompt
+from copilot.prompt.window import local_window
 
 from . import peer
 from .report import write

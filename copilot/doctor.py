@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
@@ -21,23 +20,11 @@ class Check(msgspec.Struct, frozen=True, kw_only=True):
     fix: str = ""
 
 
-def model_path(config: Config) -> Path:
-    if config.model.path:
-        return Path(os.path.expanduser(config.model.path))
-    from copilot.models import DEFAULT_MODEL_PATH
-
-    return Path(DEFAULT_MODEL_PATH)
-
-
-def cache_path(config: Config) -> Path:
-    return Path(os.path.expanduser(config.cache.dir)) if config.cache.dir else paths.cache_dir() / "completions"
-
-
 def check_model(config: Config) -> list[Check]:
-    from .engine import LocalEngine
-    from .model import Vocabulary
+    from .inference.engine import LocalEngine
+    from .inference.vocabulary import Vocabulary
 
-    path = model_path(config)
+    path = paths.model_path(config)
     fix = "set model.path in the config to a GGUF code model, or leave it empty for the embedded default"
     try:
         vocabulary = Vocabulary(path)
@@ -65,7 +52,7 @@ def check_model(config: Config) -> list[Check]:
 def check_cache(config: Config) -> Check:
     if not config.cache.enabled:
         return Check(name="cache", ok=True, detail="disabled by cache.enabled = false")
-    directory = cache_path(config)
+    directory = paths.completion_cache_dir(config)
     fix = f"make {directory} writable, or set cache.dir to a writable folder (or cache.enabled = false)"
     try:
         directory.mkdir(parents=True, exist_ok=True)

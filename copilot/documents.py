@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .errors import DocumentError
-from .syntax import SyntaxTree
+from .syntax.tree import SyntaxTree
 
 Encoding = Literal["utf-8", "utf-16", "utf-32"]
 

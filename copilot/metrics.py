@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from .engine import Generation, GenerationJob
+from .inference.jobs import Generation, GenerationJob
 
 log = logging.getLogger(__name__)
 

@@ -17,26 +17,27 @@ from typing import Any
 
 import msgspec
 
-from . import context, postprocess
+from . import postprocess
 from .cache import CachedCompletion, CompletionCache, GenerationParams, context_key, continue_from, exact_key
+from .cache.inflight import InFlight
 from .cache.keys import MAX_KEY_CHARS, look_back_stems
-from .cache.typing import Shown, type_through
+from .cache.typing_through import Shown, type_through
 from .config import Config
+from .context.privacy import mask_secrets
+from .context.ranking import Candidate, Span
+from .context.retrieval import EMPTY, Retrieved, Retriever
+from .debounce import Debounce
 from .documents import Change, Snapshot
-from .engine import Generation, GenerationJob, LocalEngine
 from .errors import CopilotError, ModelUnavailable
-from .escalation import Escalation
-from .healing import split_anchor, split_heal
-from .inflight import InFlight
+from .inference.engine import Generation, GenerationJob, LocalEngine
 from .logs import REQUEST_ID
 from .metrics import Metrics, RequestRecord, as_dict
-from .privacy import mask_secrets
-from .prompt import build_fim_prompt
-from .ranking import Candidate, Span
-from .remote import RemoteRequest
-from .retrieval import EMPTY, Retrieved, Retriever
-from .router import RouteRequest, RouterSettings, decide
-from .scheduler import Debounce
+from .prompt import window as context
+from .prompt.fim import build_fim_prompt
+from .prompt.healing import split_anchor, split_heal
+from .remote.backend import RemoteRequest
+from .remote.escalation import Escalation
+from .remote.router import RouteRequest, RouterSettings, decide
 
 log = logging.getLogger(__name__)
 

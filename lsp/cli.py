@@ -103,7 +103,7 @@ def open_location(args: argparse.Namespace) -> tuple[Snapshot, DocumentStore, Pa
 
 
 def start_pipeline(args: argparse.Namespace) -> tuple[Pipeline, Snapshot]:
-    from copilot.session import build_pipeline
+    from copilot.assembly import build_pipeline
 
     snapshot, documents, root = open_location(args)
     pipeline = build_pipeline(args.settings, documents, root)
@@ -181,10 +181,10 @@ CACHE_LEVELS = ("typing", "stream", "memory", "disk", "miss")
 
 def cmd_cache(args: argparse.Namespace) -> int:
     from copilot.cache.store import LmdbStore
-    from copilot.doctor import cache_path
     from copilot.errors import CacheUnavailable
+    from copilot.paths import completion_cache_dir
 
-    directory = cache_path(args.settings)
+    directory = completion_cache_dir(args.settings)
     try:
         store = LmdbStore(directory, args.settings.cache.max_size_mb)
     except CacheUnavailable as exc:

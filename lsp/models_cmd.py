@@ -15,11 +15,11 @@ import msgspec
 
 from copilot import paths
 from copilot.errors import CopilotError, ModelError
-from copilot.model import Vocabulary
+from copilot.inference.catalogue import families, models
+from copilot.inference.gguf_info import ModelInfo, draft_mismatch, read_info, require_completion_model
+from copilot.inference.vocabulary import Vocabulary
 from copilot.models import DEFAULT_MODEL_PATH
-from copilot.models.catalogue import families, models
 from copilot.models.hub import installed_path, lookup, models_dir
-from copilot.models.info import ModelInfo, draft_mismatch, read_info, require_completion_model
 
 
 def resolve(spec: str) -> Path:

@@ -20,11 +20,11 @@ from pygls.lsp.server import LanguageServer
 
 from copilot import __version__
 from copilot import config as config_mod
+from copilot.assembly import build_pipeline
+from copilot.context.retrieval import uri_path
 from copilot.documents import Document, DocumentStore, Encoding, Position, Snapshot
 from copilot.errors import CopilotError
 from copilot.pipeline import CompletionResult, Pipeline
-from copilot.retrieval import uri_path
-from copilot.session import build_pipeline
 
 from . import convert, publish
 

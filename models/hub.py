@@ -20,8 +20,7 @@ from pathlib import Path
 
 from copilot import paths
 from copilot.errors import ModelError
-
-from .catalogue import CatalogueModel, models
+from copilot.inference.catalogue import CatalogueModel, models
 
 log = logging.getLogger(__name__)
 SHA256 = re.compile(r"^[0-9a-f]{64}$")

@@ -14,8 +14,7 @@ from pathlib import Path
 import llama_cpp
 
 from copilot.errors import ModelError
-
-from .info import read_info, require_completion_model
+from copilot.inference.gguf_info import read_info, require_completion_model
 
 # The types worth offering for code completion (llama.cpp supports more: see its docs).
 TYPES: dict[str, int] = {
@@ -58,9 +57,9 @@ def greedy_agreement(reference: Path, candidate: Path, prompts: int = 24, tokens
     """Share of next-token choices where ``candidate``'s greedy pick is ``reference``'s, both
     fed the reference's own greedy continuation (teacher forcing: one early difference does
     not turn every later token into a miss). Prompts are held-out files neither model saw."""
-    from copilot.engine import default_threads
-    from copilot.llama import LlamaSession
-    from copilot.model import Vocabulary
+    from copilot.inference.engine import default_threads
+    from copilot.inference.llama import LlamaSession
+    from copilot.inference.vocabulary import Vocabulary
 
     from .recipe.data import load_corpus, stdlib_root
 

@@ -17,8 +17,8 @@ import hashlib
 
 import msgspec
 
-from ..healing import split_anchor
-from ..prompt import TEMPLATE_VERSION
+from ..prompt.fim import TEMPLATE_VERSION
+from ..prompt.healing import split_anchor
 
 SCHEMA_VERSION = 2  # bump when CachedCompletion changes: the old cache is wiped on open
 LINES_BEFORE = 24

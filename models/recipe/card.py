@@ -18,13 +18,13 @@ import random
 from pathlib import Path
 from typing import Any
 
-from copilot.context import local_window
-from copilot.decoding import DecodeCounters, greedy_steps
-from copilot.engine import default_threads
-from copilot.llama import LlamaSession
-from copilot.model import Vocabulary
-from copilot.prompt import build_fim_prompt
-from copilot.speculative import DraftModel, Speculator
+from copilot.inference.decoding import DecodeCounters, greedy_steps
+from copilot.inference.engine import default_threads
+from copilot.inference.llama import LlamaSession
+from copilot.inference.speculative import DraftModel, Speculator
+from copilot.inference.vocabulary import Vocabulary
+from copilot.prompt.fim import build_fim_prompt
+from copilot.prompt.window import local_window
 
 from .data import load_corpus, stdlib_root
 from .distill import DRAFT_NAME

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tokenizers import Tokenizer
 
-from copilot.prompt import FimOrder, FimTokens, build_fim_prompt
+from copilot.prompt.fim import FimOrder, FimTokens, build_fim_prompt
 
 from .tokenizer import ENDOFTEXT, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX, special_id
 

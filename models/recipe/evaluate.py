@@ -18,12 +18,12 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from copilot.context import local_window
-from copilot.decoding import greedy_steps
-from copilot.healing import split_heal
-from copilot.llama import LlamaSession
-from copilot.model import Vocabulary
-from copilot.prompt import build_fim_prompt
+from copilot.inference.decoding import greedy_steps
+from copilot.inference.llama import LlamaSession
+from copilot.inference.vocabulary import Vocabulary
+from copilot.prompt.fim import build_fim_prompt
+from copilot.prompt.healing import split_heal
+from copilot.prompt.window import local_window
 
 from .data import load_corpus, stdlib_root
 

@@ -176,8 +176,8 @@ async def test_with_the_remote_disabled_no_connection_is_attempted(client: Langu
 # --- the client itself against real sockets: wrong URL, TLS, a stream that never ends -------------
 
 from copilot.config import RemoteSettings  # noqa: E402
-from copilot.escalation import Escalation, template_for  # noqa: E402
-from copilot.remote import RemoteBackend, RemoteError, RemoteRequest  # noqa: E402
+from copilot.remote.backend import RemoteBackend, RemoteError, RemoteRequest  # noqa: E402
+from copilot.remote.escalation import Escalation, template_for  # noqa: E402
 from tests.support.openai_server import free_port  # noqa: E402
 
 REQUEST = RemoteRequest(prefix="def f(x):\n    return ", suffix="\n", path="a.py", language="python", max_tokens=16)

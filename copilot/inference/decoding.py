@@ -1,0 +1,99 @@
+"""The lean greedy decode loop over llama.cpp, with optional speculative drafts.
+
+Each step the target decodes the token it just chose plus a draft of guesses in one
+batch, with logits for every row; row i is the target's own choice after the i-th token,
+so a guess is accepted only while it equals that choice, and the first disagreement is
+replaced by the target's token. Output is therefore exactly plain greedy decoding. The
+rejected guesses' KV positions are trimmed right away.
+
+The log-probability of each chosen token comes from the same logits (one log-sum-exp per
+token), for the completion's confidence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..prompt.healing import heal_step
+from .llama import LlamaSession
+from .speculative import Speculator
+from .vocabulary import Vocabulary
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    token: int
+    piece: bytes
+    logprob: float
+
+
+@dataclass
+class DecodeCounters:
+    forwards: int = 0  # target decode calls after the prompt
+    drafted: int = 0
+    accepted: int = 0
+
+
+def _logprob(row: np.ndarray, token: int) -> float:
+    top = float(row.max())
+    return float(row[token]) - top - float(np.log(np.exp(row - top).sum()))
+
+
+def _choose(session: LlamaSession, vocabulary: Vocabulary, pending: bytes) -> tuple[int, float]:
+    """The greedy token after the last decoded position (spelling ``pending`` first)."""
+    token = session.argmax(vocabulary.healing.candidates(pending) if pending else None)
+    return token, _logprob(session.logits(), token)
+
+
+def greedy_steps(
+    session: LlamaSession,
+    vocabulary: Vocabulary,
+    prompt: list[int],
+    seq: int = 0,
+    heal: bytes = b"",
+    speculator: Speculator | None = None,
+    counters: DecodeCounters | None = None,
+) -> Iterator[Step]:
+    """Greedy steps after ``prompt`` (already decoded into ``seq``); the first ones spell
+    ``heal``. The caller stops by no longer asking: a token is decoded only when the next
+    one is asked for, and the KV state always matches ``session.sequences[seq]``."""
+    counters = counters or DecodeCounters()
+    history = session.sequences[seq]
+    context = list(prompt)  # prompt + generated, for the drafters (grows only)
+    if speculator is not None:
+        speculator.start(context)
+    pending = heal
+    token, logprob = _choose(session, vocabulary, pending)
+    while True:
+        piece = session.piece(token)
+        pending = heal_step(pending, piece)
+        yield Step(token, piece, logprob)
+        context.append(token)
+        drafter, draft = None, list[int]()
+        if speculator is not None and not pending:  # healing constrains choices: no drafts then
+            drafter, draft = speculator.propose(context, session.n_ctx - len(history) - 1)
+        counters.forwards += 1
+        if drafter is None or speculator is None:
+            session.decode([token], seq)
+            token, logprob = _choose(session, vocabulary, pending)
+            continue
+        base = len(history)
+        session.decode([token, *draft], seq, all_logits=True)
+        rows = session.all_logits()
+        choices = rows.argmax(axis=1)
+        accepted = 0
+        while accepted < len(draft) and choices[accepted] == draft[accepted]:
+            accepted += 1
+        logprobs = [_logprob(rows[i], int(choices[i])) for i in range(accepted + 1)]
+        session.keep(base + 1 + accepted, seq)
+        speculator.feedback(drafter, len(draft), accepted)
+        counters.drafted += len(draft)
+        counters.accepted += accepted
+        for i in range(accepted):
+            guess = draft[i]
+            yield Step(guess, session.piece(guess), logprobs[i])
+            context.append(guess)
+        token, logprob = int(choices[accepted]), logprobs[accepted]

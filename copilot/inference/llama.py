@@ -1,0 +1,179 @@
+"""A thin, lean wrapper over llama.cpp's C API (through llama-cpp-python's ctypes bindings).
+
+It keeps exactly what the decode loop needs: one model and context, the tokens whose KV
+state is in the cache, batched decode with logits for the last position only, and KV
+trimming. No Python-side sampling or score buffers: the hot loop costs microseconds.
+Not thread-safe: only the inference worker thread may use a session.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import threading
+from pathlib import Path
+
+import llama_cpp
+import numpy as np
+
+from ..errors import ModelError
+
+log = logging.getLogger(__name__)
+
+_llama_log = logging.getLogger("copilot.llama_cpp")
+
+
+@llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
+def _route_llama_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+    # llama.cpp's own messages go to our log at debug level, never to stdout (the protocol).
+    if _llama_log.isEnabledFor(logging.DEBUG):
+        _llama_log.debug("%s", text.decode("utf-8", "replace").rstrip())
+
+
+llama_cpp.llama_log_set(_route_llama_log, ctypes.c_void_p(0))
+llama_cpp.llama_backend_init()
+
+
+class DecodeAborted(ModelError):
+    """``abort_when`` was set during a decode."""
+
+
+class LlamaSession:
+    """One llama.cpp model with one context holding ``n_seq`` independent sequences.
+
+    Each sequence has its own ``n_ctx`` positions (the KV cache is split, not unified), so
+    several documents keep their KV state side by side and switching costs nothing.
+    """
+
+    def __init__(self, path: Path, n_ctx: int, n_batch: int, n_threads: int, n_gpu_layers: int, n_seq: int = 1) -> None:
+        model_params = llama_cpp.llama_model_default_params()
+        model_params.n_gpu_layers = n_gpu_layers
+        self._model = llama_cpp.llama_model_load_from_file(str(path).encode(), model_params)
+        if not self._model:
+            raise ModelError(f"cannot load {path}: llama.cpp rejected the weights (run with --log-level debug)")
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx = n_ctx * n_seq
+        params.n_seq_max = n_seq
+        params.kv_unified = False
+        params.n_batch = params.n_ubatch = n_batch
+        params.n_outputs_max = params.n_outputs_max_per_seq = n_batch  # a verify batch needs every row
+        params.n_threads = params.n_threads_batch = n_threads
+        # llama.cpp polls this between graph nodes: a cancel stops even a long prefill batch
+        # or a big model's forward pass part-way, instead of after it.
+        self.abort_when: threading.Event | None = None
+        self._abort_callback = llama_cpp.ggml_abort_callback(self._should_abort)
+        params.abort_callback = self._abort_callback
+        self._ctx = llama_cpp.llama_init_from_model(self._model, params)
+        if not self._ctx:
+            llama_cpp.llama_model_free(self._model)
+            raise ModelError(f"cannot create a llama.cpp context of {n_seq} x {n_ctx} tokens for {path}")
+        self._memory = llama_cpp.llama_get_memory(self._ctx)
+        self._vocab = llama_cpp.llama_model_get_vocab(self._model)
+        self.n_ctx = llama_cpp.llama_n_ctx(self._ctx) // n_seq  # positions per sequence
+        self.n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
+        self.n_batch = n_batch
+        self._batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
+        self._piece = ctypes.create_string_buffer(256)
+        self._outputs = 0  # rows of logits the last decode produced
+        # What each sequence's KV cache holds, position by position.
+        self.sequences: list[list[int]] = [[] for _ in range(n_seq)]
+
+    @property
+    def tokens(self) -> list[int]:
+        """Sequence 0 (single-sequence sessions: the draft model)."""
+        return self.sequences[0]
+
+    def _should_abort(self, _data: ctypes.c_void_p) -> bool:
+        event = self.abort_when
+        return event is not None and event.is_set()
+
+    def reusable(self, tokens: list[int], seq: int = 0) -> int:
+        """How many leading ``tokens`` sequence ``seq`` already holds, at most all but the
+        last (which is always evaluated again, for its logits)."""
+        held = self.sequences[seq]
+        n = 0
+        for a, b in zip(held, tokens, strict=False):
+            if a != b:
+                break
+            n += 1
+        return min(n, len(tokens) - 1)
+
+    def keep(self, n: int, seq: int = 0) -> None:
+        """Drop the KV state of sequence ``seq`` past its first ``n`` tokens."""
+        tokens = self.sequences[seq]
+        if n < len(tokens):
+            if not llama_cpp.llama_memory_seq_rm(self._memory, seq, n, -1):
+                llama_cpp.llama_memory_seq_rm(self._memory, seq, 0, -1)
+                n = 0
+            del tokens[n:]
+
+    def decode(self, tokens: list[int], seq: int = 0, all_logits: bool = False) -> None:
+        """Append ``tokens`` to sequence ``seq``. Afterwards the logits of the last token are
+        available, or of every token with ``all_logits`` (then ``len(tokens) <= n_batch``)."""
+        batch = self._batch
+        history = self.sequences[seq]
+        for start in range(0, len(tokens), self.n_batch):
+            chunk = tokens[start : start + self.n_batch]
+            n_past = len(history)
+            batch.n_tokens = len(chunk)
+            for i, token in enumerate(chunk):
+                batch.token[i] = token
+                batch.pos[i] = n_past + i
+                batch.n_seq_id[i] = 1
+                batch.seq_id[i][0] = seq
+                batch.logits[i] = all_logits or i == len(chunk) - 1
+            status = llama_cpp.llama_decode(self._ctx, batch)
+            if status == 2:  # aborted: what llama.cpp kept of the batch stays, the rest goes
+                kept = llama_cpp.llama_memory_seq_pos_max(self._memory, seq) + 1
+                history.extend(chunk[: max(0, kept - n_past)])
+                self.keep(kept, seq)
+                raise DecodeAborted("decode aborted: the request was cancelled")
+            if status != 0:
+                self.keep(n_past, seq)
+                raise ModelError(f"llama_decode failed with status {status}")
+            history.extend(chunk)
+            self._outputs = len(chunk) if all_logits else 1
+
+    def save_state(self, seq: int = 0) -> bytes:
+        """A copy of sequence ``seq``'s KV state (the alternative to keeping one sequence
+        per document; ``bench kv`` times both)."""
+        size = llama_cpp.llama_state_seq_get_size(self._ctx, seq)
+        buffer = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_seq_get_data(self._ctx, buffer, size, seq)
+        return bytes(memoryview(buffer)[:written])
+
+    def restore_state(self, data: bytes, tokens: list[int], seq: int = 0) -> None:
+        """Replace sequence ``seq`` with a state from ``save_state`` that holds ``tokens``."""
+        self.keep(0, seq)
+        buffer = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+        if not llama_cpp.llama_state_seq_set_data(self._ctx, buffer, len(data), seq):
+            raise ModelError("llama.cpp could not restore the saved sequence state")
+        self.sequences[seq][:] = tokens
+
+    def logits(self, row: int = -1) -> np.ndarray:
+        """Next-token logits after a decoded position (a view: read it before the next
+        decode). ``row`` counts the last decode's outputs; -1 is the last token."""
+        return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._ctx, row), shape=(self.n_vocab,))
+
+    def all_logits(self) -> np.ndarray:
+        """Every output row of the last decode, shape (rows, n_vocab) (a view)."""
+        pointer = llama_cpp.llama_get_logits(self._ctx)
+        return np.ctypeslib.as_array(pointer, shape=(self._outputs, self.n_vocab))
+
+    def argmax(self, among: np.ndarray | None = None, row: int = -1) -> int:
+        """The most likely next token (greedy), optionally among the ``among`` token ids."""
+        logits = self.logits(row)
+        if among is None or among.size == 0:
+            return int(logits.argmax())
+        return int(among[logits[among].argmax()])
+
+    def piece(self, token: int) -> bytes:
+        size = llama_cpp.llama_token_to_piece(self._vocab, token, self._piece, len(self._piece), 0, False)
+        return self._piece.raw[: max(size, 0)]
+
+    def close(self) -> None:
+        if self._ctx:
+            llama_cpp.llama_batch_free(self._batch)
+            llama_cpp.llama_free(self._ctx)
+            llama_cpp.llama_model_free(self._model)
+            self._ctx = None
