@@ -61,8 +61,6 @@ def current_file(pool: list[Path]) -> str:
 
 def replay(pipeline: Pipeline, documents: DocumentStore, uri: str, lines: list[int], keystrokes: int) -> dict[str, Any]:
     """Type the text of each of ``lines`` again after clearing it; time every keystroke."""
-    engine = pipeline.engine
-    assert engine is not None
     document = documents.get(uri)
     apply_ms, syntax_ms, context_ms, shared = [], [], [], []
     previous: list[int] = []
@@ -84,8 +82,7 @@ def replay(pipeline: Pipeline, documents: DocumentStore, uri: str, lines: list[i
             pipeline.changed(uri, [change])
             snapshot = document.snapshot(Position(line=line, character=column + 1), "utf-16")
             started = time.perf_counter()
-            params = pipeline._params(snapshot.prefix, snapshot.suffix, snapshot.language_id)
-            prompt, _, _, _ = pipeline._prompt(engine, snapshot, snapshot.prefix, snapshot.suffix, params)
+            prompt = pipeline.build_prompt(snapshot).tokens
             context_ms.append((time.perf_counter() - started) * 1000)
             if previous:
                 shared.append(common_prefix(previous, prompt) / len(prompt))
@@ -109,8 +106,6 @@ def rss_mb() -> float:
 
 def bad_inputs(pipeline: Pipeline, documents: DocumentStore, root: Path, smoke: bool) -> dict[str, Any]:
     """Open each pathological file, type one character at its end, build the prompt there."""
-    engine = pipeline.engine
-    assert engine is not None
     scale = 10 if smoke else 1
     cases = {
         "minified_10MB_one_line.js": ("javascript", "var a=function(b){return b+1};" * (350_000 // scale)),
@@ -134,8 +129,7 @@ def bad_inputs(pipeline: Pipeline, documents: DocumentStore, root: Path, smoke: 
         applied = (time.perf_counter() - started) * 1000
         snapshot = document.snapshot(Position(line=last, character=column + 1), "utf-32")
         started = time.perf_counter()
-        params = pipeline._params(snapshot.prefix, snapshot.suffix, language)
-        prompt, _, _, _ = pipeline._prompt(engine, snapshot, snapshot.prefix, snapshot.suffix, params)
+        prompt = pipeline.build_prompt(snapshot).tokens
         found[name] = {
             "mb": round(len(text) / 1e6, 1),
             "open_ms": round(opened, 1),

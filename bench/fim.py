@@ -10,6 +10,8 @@ import statistics
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
+
 from copilot import postprocess
 from copilot.config import Config, apply_layer
 from copilot.documents import DocumentStore, Position
@@ -111,7 +113,8 @@ async def complete_at(
     pipeline.opened(uri)
     try:
         snapshot = document.snapshot(position, "utf-32")
-        snippets = pipeline.inspect(snapshot)["snippets"] if pipeline.retriever is not None else []
+        report = pipeline.inspect(snapshot) if pipeline.retriever is not None else None
+        snippets = [msgspec.to_builtins(s) for s in report.snippets] if report is not None else []
         result = await pipeline.complete(snapshot)
     finally:
         documents.close(uri)

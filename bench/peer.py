@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 import httpx
 
 from copilot.inference.gguf_info import read_info
-from copilot.pipeline import PROMPT_MARGIN
+from copilot.pipeline.prompting import PROMPT_MARGIN
 
 # The llama.cpp build options of the bindings (Makefile's CMAKE_ARGS): the same CPU kernels.
 BUILD_OPTIONS = (

@@ -152,7 +152,7 @@ def default_tokenizer() -> Tokenizer:
 
 def padded_vocabulary(size: int) -> tuple[list[str], list[int]]:
     """The default tokens, then ``[PADn]`` unused tokens up to ``size`` (the padding text the
-    converter writes and :data:`copilot.models.info.PADDING` leaves out of the tokenizer digest)."""
+    converter writes and :data:`copilot.inference.gguf_info.PADDING` leaves out of the tokenizer digest)."""
     base = default_tokenizer()
     if size < len(base.tokens):
         raise ValueError(f"a vocabulary of {size} cannot hold the default model's {len(base.tokens)} tokens")

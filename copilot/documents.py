@@ -10,7 +10,9 @@ edits the editor sends ever change a document: the server never writes to it.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Literal
+from urllib.parse import unquote, urlparse
 
 import msgspec
 import numpy as np
@@ -70,6 +72,12 @@ def check_text(uri: str, text: str) -> None:
         raise DocumentError(
             f"{uri} is not valid Unicode text ({exc.reason} at {exc.start}); no completions for it"
         ) from None
+
+
+def uri_path(uri: str) -> Path | None:
+    """The local file a ``file://`` URI names; None for any other scheme (``untitled:``, ...)."""
+    parsed = urlparse(uri)
+    return Path(unquote(parsed.path)) if parsed.scheme == "file" else None
 
 
 class Document:

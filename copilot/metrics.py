@@ -30,11 +30,14 @@ EVENTS = ("shown", "accepted", "partial", "dismissed")
 MIN_ALERT_SAMPLES = 20  # model answers in the window before a latency alert may fire
 
 
-class RequestRecord(msgspec.Struct, frozen=True, kw_only=True):
+class RequestRecord(msgspec.Struct, kw_only=True):
+    """What one request did. Filled in by its ``Request`` as the tiers run; never changed
+    once it reached the metrics."""
+
     request_id: int
     language: str
-    source: str  # "typing", "stream", "memory", "disk", "model" or "none"
-    outcome: str  # "shown", "empty", "cancelled", "superseded", "stale", "error"
+    source: str = "none"  # "typing", "stream", "memory", "disk", "model", "remote" or "none"
+    outcome: str = ""  # "shown", "empty", "cancelled", "superseded", "stale", "error", "ignored"; "": still running
     stop_reason: str = ""
     prompt_tokens: int = 0
     reused_tokens: int = 0  # of the prompt, kept in the KV cache; evaluated = prompt - reused

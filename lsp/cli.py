@@ -10,7 +10,9 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+import msgspec
 
 from copilot import __version__, logs, paths
 from copilot import config as config_mod
@@ -21,7 +23,7 @@ from copilot.languages import language_for_path
 from . import models_cmd
 
 if TYPE_CHECKING:  # the pipeline imports llama.cpp: only the commands that need it load it
-    from copilot.pipeline import Pipeline
+    from copilot.pipeline import ContextReport, Pipeline
 
 
 def setup_logging(level: str, file: str | None) -> None:
@@ -146,20 +148,20 @@ def cmd_context(args: argparse.Namespace) -> int:
     return at_location(args, lambda pipeline, snapshot: print_context(pipeline.inspect(snapshot), snapshot, args.json))
 
 
-def print_context(report: dict[str, Any], snapshot: Snapshot, as_json: bool) -> int:
+def print_context(report: ContextReport, snapshot: Snapshot, as_json: bool) -> int:
     if as_json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps(msgspec.to_builtins(report), indent=2))
         return 0
-    if report["ignored"]:
-        print(f"{snapshot.uri} never enters a prompt: ignored by {report['ignored']}")
+    if report.ignored:
+        print(f"{snapshot.uri} never enters a prompt: ignored by {report.ignored}")
         return 0
-    print(f"context ({report['style']} form): {report['context_tokens']} of {report['prompt_tokens']} prompt tokens")
-    for c in report["candidates"]:
-        mark = "*" if c["chosen"] else " "
-        lines = f"{c['lines'][0]}-{c['lines'][1]}"
-        print(f" {mark} {c['score']:.3f}  {c['kind']:<10} {c['path']}:{lines:<9} {c['reason']}")
+    print(f"context ({report.style} form): {report.context_tokens} of {report.prompt_tokens} prompt tokens")
+    for c in report.candidates:
+        mark = "*" if c.chosen else " "
+        lines = f"{c.lines[0]}-{c.lines[1]}"
+        print(f" {mark} {c.score:.3f}  {c.kind:<10} {c.path}:{lines:<9} {c.reason}")
     print("\n--- prompt " + "-" * 60)
-    print(report["prompt"])
+    print(report.prompt)
     return 0
 
 

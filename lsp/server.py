@@ -21,8 +21,7 @@ from pygls.lsp.server import LanguageServer
 from copilot import __version__
 from copilot import config as config_mod
 from copilot.assembly import build_pipeline
-from copilot.context.retrieval import uri_path
-from copilot.documents import Document, DocumentStore, Encoding, Position, Snapshot
+from copilot.documents import Document, DocumentStore, Encoding, Position, Snapshot, uri_path
 from copilot.errors import CopilotError
 from copilot.pipeline import CompletionResult, Pipeline
 
@@ -342,7 +341,8 @@ def create_server(config: config_mod.Config) -> CopilotServer:
         if isinstance(found, str) or ls.pipeline is None:
             return {"error": found or "the server is not initialized"}
         try:
-            return ls.pipeline.inspect(found[1])
+            report: dict[str, Any] = msgspec.to_builtins(ls.pipeline.inspect(found[1]))
+            return report
         except CopilotError as exc:
             return {"error": str(exc)}
 

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+# The shared helpers assert too (tests/support/lsp_client.py): let pytest explain their failures.
+pytest.register_assert_rewrite("tests.support")
+
 
 @pytest.fixture(autouse=True)
 def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

@@ -4,7 +4,7 @@ Candidates come from the enclosing scopes' signatures, the file's imports, the d
 of the names used near the cursor (this file, the other open documents, the workspace
 index), similar code in recently used documents and the regions edited last. One pool is
 ranked, deduplicated and packed into the share of the prompt budget this context gets,
-then rendered in a stable order (see ``prompt``).
+then rendered in a stable order (``rendering``, which also holds ``Retrieved``).
 
 Every change to the snippets makes the model evaluate the whole prompt after them again
 (hundreds of milliseconds for a real model on a CPU), so the selection changes as little as
@@ -16,29 +16,29 @@ must change, the snippets still wanted stay first, as they were, and new ones fo
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 import msgspec
 
 from ..config import ContextSettings
-from ..documents import Document, DocumentStore, Snapshot
-from ..languages import line_comment
-from ..prompt.fim import FimTokens, SnippetStyle, comment_snippet, repo_snippet_text
+from ..documents import Document, DocumentStore, Snapshot, uri_path
+from ..prompt.fim import FimTokens, SnippetStyle
+from ..prompt.healing import half_typed_word
+from ..prompt.window import Tokenize
 from ..syntax import extract
 from . import neighbours
 from .privacy import IgnoreRules, mask_secrets
-from .ranking import Candidate, Kind, Render, Span, dedupe, pack, score, stable_order
+from .ranking import Candidate, Kind, Span, dedupe, score
 from .recent_edits import EditRing
+from .rendering import EMPTY, Renderer, Retrieved
 from .symbols import OpenSymbols, Symbol, WorkspaceIndex
 
-log = logging.getLogger(__name__)
+__all__ = ["EMPTY", "Retrieved", "Retriever", "names_near"]
 
-Tokenize = Callable[[str], list[int]]
+log = logging.getLogger(__name__)
 
 NEAR_LINES = 20  # lines before the cursor whose names are looked up and compared
 NEAR_CHARS = 4000  # ... at most this much text (a minified file is one long line)
@@ -46,23 +46,9 @@ MAX_NAMES = 8  # names resolved per request, nearest first
 HITS_PER_NAME = 2
 SIMILAR_LIMIT = 3
 EDIT_CONTEXT_LINES = 1  # around an edited region
-TOKEN_CACHE = 1024
 SELECTIONS = 64  # documents whose last selection is kept
 STALE_S = 15.0  # context from elsewhere may lag this long behind edits there (see Retriever.retrieve)
 REFRESH_S = 1.0  # a changing document's imports are found again at most this often
-PARTIAL_WORD = re.compile(r"[A-Za-z0-9_]+$")
-
-
-class Retrieved(msgspec.Struct, frozen=True, kw_only=True):
-    style: SnippetStyle
-    snippets: list[Candidate]  # chosen, in prompt order
-    pool: list[Candidate]  # every deduplicated candidate, best first (for the inspector)
-    preamble: list[int]  # tokens before the FIM part (repository-level form)
-    context: list[int]  # tokens at the start of the prefix section (comment form)
-
-    @property
-    def tokens(self) -> int:
-        return len(self.preamble) + len(self.context)
 
 
 class _Selection(msgspec.Struct, frozen=True, kw_only=True):
@@ -72,18 +58,10 @@ class _Selection(msgspec.Struct, frozen=True, kw_only=True):
     result: Retrieved
 
 
-EMPTY = Retrieved(style="comments", snippets=[], pool=[], preamble=[], context=[])
-
-
-def uri_path(uri: str) -> Path | None:
-    parsed = urlparse(uri)
-    return Path(unquote(parsed.path)) if parsed.scheme == "file" else None
-
-
 def names_near(lines: list[str]) -> list[str]:
     """Names used before the cursor (``lines`` end at it), nearest first: the cursor line's
     complete words (not the one being typed, which changes every key), then the lines above."""
-    current = PARTIAL_WORD.sub("", lines[-1]) if lines else ""
+    current = lines[-1].removesuffix(half_typed_word(lines[-1])) if lines else ""
     seen: dict[str, None] = {}
     for line in [current, *reversed(lines[:-1])]:
         for word in reversed(neighbours.WORD.findall(line)):
@@ -109,6 +87,7 @@ class Retriever:
         self.fim = fim
         wants_repo = settings.snippet_format == "repo" or (settings.snippet_format == "auto" and repo_level)
         self.style: SnippetStyle = "repo" if wants_repo and fim.has_repo_tokens else "comments"
+        self.renderer = Renderer(tokenize, fim, self.style, root)
         self.rules = IgnoreRules.for_root(root, settings.ignore, settings.use_gitignore)
         self.index: WorkspaceIndex | None = None
         if root is not None and settings.workspace_index:
@@ -123,7 +102,6 @@ class Retriever:
         self._others_symbols: tuple[list[tuple[str, dict[str, list[Symbol]]]], dict[str, list[tuple[Symbol, str]]]]
         self._others_symbols = ([], {})
         self._selections: OrderedDict[str, _Selection] = OrderedDict()
-        self._tokens: OrderedDict[str, list[int]] = OrderedDict()
         self._ignored: dict[str, str | None] = {}
 
     def start(self) -> None:
@@ -191,7 +169,7 @@ class Retriever:
         query = neighbours.words("\n".join(near[:-1]))
         pool = dedupe(self._candidates(snapshot, document, names, query, others), window)
         kept = [] if fresh or cached is None else cached.result.snippets
-        result = self._render(snapshot, pool, budget, kept)
+        result = self.renderer.render(pool, budget, kept, self.display_path(snapshot.uri), snapshot.language_id)
         made_at = now if fresh or cached is None else cached.made_at
         self._selections[snapshot.uri] = _Selection(here=here, elsewhere=elsewhere, made_at=made_at, result=result)
         self._selections.move_to_end(snapshot.uri)
@@ -384,55 +362,6 @@ class Retriever:
         if self.root is not None and path.is_relative_to(self.root):
             return path.relative_to(self.root).as_posix()
         return path.name
-
-    # --- rendering -------------------------------------------------------------------------
-
-    def _encode(self, text: str) -> list[int]:
-        tokens = self._tokens.get(text)
-        if tokens is None:
-            tokens = self._tokens[text] = self.tokenize(text)
-            if len(self._tokens) > TOKEN_CACHE:
-                self._tokens.popitem(last=False)
-        return tokens
-
-    def _render(self, snapshot: Snapshot, pool: list[Candidate], budget: int, kept: list[Candidate]) -> Retrieved:
-        if self.style == "repo":
-            root_name = self.root.name if self.root is not None else "workspace"
-            head = [self.fim.repo_name, *self._encode(f"{root_name}\n")]
-            tail = [self.fim.file_sep, *self._encode(f"{self.display_path(snapshot.uri)}\n")]
-
-            def render(c: Candidate) -> list[int]:
-                return [self.fim.file_sep, *self._encode(repo_snippet_text(c.path, c.text))]
-
-            chosen = _choose(pool, budget - len(head) - len(tail), render, kept)
-            body = [token for c in chosen for token in render(c)]
-            return Retrieved(style="repo", snippets=chosen, pool=pool, preamble=[*head, *body, *tail], context=[])
-
-        comment = line_comment(snapshot.language_id)
-
-        def render_comment(c: Candidate) -> list[int]:
-            return self._encode(comment_snippet(c.path, c.text, comment))
-
-        chosen = _choose(pool, budget, render_comment, kept)
-        context = [token for c in chosen for token in render_comment(c)]
-        return Retrieved(style="comments", snippets=chosen, pool=pool, preamble=[], context=context)
-
-
-def _identity(candidate: Candidate) -> tuple[str, str, int]:
-    return candidate.uri, candidate.kind, candidate.start_line
-
-
-def _choose(pool: list[Candidate], budget: int, render: Render, kept: list[Candidate]) -> list[Candidate]:
-    """The snippets for the prompt: those of the previous selection that are still
-    candidates, as they were and where they were (so the prompt's leading tokens stay the
-    same), then the best of the rest in a stable order."""
-    current = {_identity(c) for c in pool}
-    still = [c for c in kept if _identity(c) in current]
-    while still and sum(len(render(c)) for c in still) > budget:
-        still.pop()
-    taken = {_identity(c) for c in still}
-    left = budget - sum(len(render(c)) for c in still)
-    return still + stable_order(pack([c for c in pool if _identity(c) not in taken], left, render))
 
 
 def _nth_last_newline(text: str, n: int) -> int:

@@ -6,92 +6,42 @@ decodes, so the loop stays responsive. Each job carries a cancel flag that the d
 loop checks between tokens and llama.cpp polls during a forward pass (its abort
 callback): a cancelled request stops within one token, even mid-prefill.
 
-The queue (``scheduler.JobQueue``) keeps one waiting job per document, newest wins, and
+The queue (``jobs.JobQueue``) keeps one waiting job per document, newest wins, and
 serves documents round-robin. The context holds one KV sequence per recently used
-document (``model.kv_slots``), so a prompt re-evaluates only what changed since that
-document's last prompt, even after working in other files meanwhile.
+document (the model settings' ``kv_slots``; ``slots`` says which document holds which,
+and keeps the states of those pushed out), so a prompt re-evaluates only what changed
+since that document's last prompt, even after working in other files meanwhile. The
+prefill and the decode loop themselves are in ``decoding``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import codecs
 import logging
 import os
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
 from ..config import ModelSettings, SpeculativeSettings
 from ..errors import ModelError
 from ..logs import REQUEST_ID
-from .decoding import DecodeCounters, greedy_steps
+from .decoding import decode_job, prefill
 from .gguf_info import draft_mismatch
 from .jobs import Generation, GenerationJob, JobQueue, StopReason
 from .llama import DecodeAborted, LlamaSession
+from .slots import KvSlots, SavedStates
 from .speculative import Drafter, DraftModel, PromptLookup, Speculator
 from .vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
-
-PREFILL_CHUNK = 128  # prompt tokens per llama_decode call: the prefill time budget is checked between them
 
 _Item = tuple[GenerationJob, "asyncio.Future[Generation]"]
 
 
 def default_threads() -> int:
     return max(1, min(8, os.cpu_count() or 1))
-
-
-class KvSlots:
-    """Which KV sequence holds which document: least recently used goes first."""
-
-    def __init__(self, n: int) -> None:
-        self._owners: OrderedDict[str, int] = OrderedDict()
-        self._free = list(range(n))
-
-    def slot_for(self, owner: str) -> tuple[int, bool, str | None]:
-        """The owner's slot; whether the owner just got it (its state is not there); and
-        the owner it was taken from, if any."""
-        if owner in self._owners:
-            self._owners.move_to_end(owner)
-            return self._owners[owner], False, None
-        evicted = None
-        if self._free:
-            slot = self._free.pop(0)
-        else:
-            evicted, slot = self._owners.popitem(last=False)
-        self._owners[owner] = slot
-        return slot, True, evicted
-
-
-class SavedStates:
-    """KV states of documents pushed out of their sequence, newest kept, within a byte
-    budget: restoring one costs milliseconds where evaluating the prompt again costs its
-    whole prefill (BENCHMARKS.md, "KV reuse")."""
-
-    def __init__(self, budget_bytes: int) -> None:
-        self.budget = budget_bytes
-        self._states: OrderedDict[str, tuple[bytes, list[int]]] = OrderedDict()
-        self._bytes = 0
-
-    def put(self, owner: str, state: bytes, tokens: list[int]) -> None:
-        self.take(owner)
-        if len(state) > self.budget:
-            return
-        self._states[owner] = (state, list(tokens))
-        self._bytes += len(state)
-        while self._bytes > self.budget:
-            _, (old, _) = self._states.popitem(last=False)
-            self._bytes -= len(old)
-
-    def take(self, owner: str) -> tuple[bytes, list[int]] | None:
-        entry = self._states.pop(owner, None)
-        if entry is not None:
-            self._bytes -= len(entry[0])
-        return entry
 
 
 class LocalEngine:
@@ -280,58 +230,13 @@ class LocalEngine:
         # Keep the KV state of the longest common prefix with the document's previous prompt.
         reused = llm.reusable(prompt, seq)
         llm.keep(reused, seq)
-        for start in range(reused, len(prompt), PREFILL_CHUNK):
-            if job.cancel.is_set():  # also between chunks of a long prompt
-                return _not_run(job, "cancelled", queue_ms, reused, started)
-            if job.max_prefill_ms and (time.perf_counter() - started) * 1000 > job.max_prefill_ms:
-                # What was evaluated stays in the KV cache: the next keystroke continues from it.
-                return _not_run(job, "prefill_budget", queue_ms, reused, started)
-            try:
-                llm.decode(prompt[start : start + PREFILL_CHUNK], seq)
-            except DecodeAborted:
-                return _not_run(job, "cancelled", queue_ms, reused, started)
+        stopped = prefill(llm, job, seq, reused, started)
+        if stopped is not None:
+            return _not_run(job, stopped, queue_ms, reused, started)
         prefill_done = time.perf_counter()
-
-        stop_tokens = self.vocabulary.stop_tokens
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        counters = DecodeCounters()
-        heal = job.heal.encode("utf-8", "surrogatepass")
-        steps = greedy_steps(llm, self.vocabulary, prompt, seq, heal, self._speculator, counters)
-        written, text, generated, logprob_sum = "", "", 0, 0.0  # written includes the healed anchor
-        first_token = prefill_done
-        reason: StopReason = "max_tokens"
-        deadline = prefill_done + job.max_decode_ms / 1000 if job.max_decode_ms else None
-        while generated < job.max_tokens:
-            if job.cancel.is_set():
-                reason = "cancelled"
-                break
-            if deadline is not None and time.perf_counter() > deadline:
-                reason = "decode_budget"
-                break
-            if len(llm.sequences[seq]) + (1 if generated else 0) > llm.n_ctx:  # the next step decodes a token
-                reason = "context_full"
-                break
-            try:
-                step = next(steps)
-            except DecodeAborted:  # cancelled during the forward pass
-                reason = "cancelled"
-                break
-            if step.token in stop_tokens:
-                reason = "end"
-                break
-            generated += 1
-            if generated == 1:
-                first_token = time.perf_counter()
-            logprob_sum += step.logprob
-            written += decoder.decode(step.piece)
-            text = written[len(job.heal) :]
-            if job.max_lines and text.count("\n") >= job.max_lines:
-                text = "\n".join(text.split("\n")[: job.max_lines])
-                reason = "max_lines"
-                break
-            if job.on_text is not None and text:
-                job.on_text(text)
+        decoded = decode_job(llm, self.vocabulary, job, seq, self._speculator, prefill_done)
         done = time.perf_counter()
+        generated, reason, counters = decoded.generated, decoded.reason, decoded.counters
         if self._speculator is not None:
             self._speculator.job_done(generated, done - prefill_done)
         log.debug(
@@ -345,7 +250,7 @@ class LocalEngine:
             counters.accepted,
         )
         return Generation(
-            text=text,
+            text=decoded.text,
             stop_reason=reason,
             prompt_tokens=len(prompt),
             reused_tokens=reused,
@@ -353,8 +258,8 @@ class LocalEngine:
             queue_ms=queue_ms,
             prefill_ms=(prefill_done - started) * 1000,
             decode_ms=(done - prefill_done) * 1000,
-            first_token_ms=(first_token - prefill_done) * 1000,
-            mean_logprob=logprob_sum / generated if generated else 0.0,
+            first_token_ms=(decoded.first_token - prefill_done) * 1000,
+            mean_logprob=decoded.mean_logprob,
             draft_tokens=counters.drafted,
             accepted_tokens=counters.accepted,
             target_forwards=counters.forwards,

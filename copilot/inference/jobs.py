@@ -54,7 +54,6 @@ class GenerationJob:
     request_id: int | None = None  # for the log lines the worker writes about this job
 
 
-
 T = TypeVar("T")
 
 

@@ -31,6 +31,14 @@ def split_anchor(prefix: str) -> tuple[str, str]:
     return prefix[:cut], prefix[cut:]
 
 
+def half_typed_word(text: str) -> str:
+    """The word being typed at the end of ``text``: the anchor, unless blanks end it (then the
+    word before them is complete and nothing is half-typed). It changes on every key, so
+    context retrieval leaves it out of the names it looks up."""
+    anchor = split_anchor(text)[1]
+    return "" if anchor.endswith((" ", "\t")) else anchor
+
+
 def split_heal(prefix: str) -> tuple[str, str]:
     """(prompt prefix, anchor to heal): the anchor when it is short enough, else nothing."""
     stem, anchor = split_anchor(prefix)

@@ -20,6 +20,7 @@ from ..config import RemoteSettings
 from .backend import RemoteBackend, RemoteError, RemoteRequest, RemoteResult, Template
 from .resilience import CircuitBreaker, RetryPolicy, SpendingBudget, TokenBucket, retryable
 from .router import RouterState
+from .shaping import estimated_cost
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +90,7 @@ class Escalation:
         )
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
-        return (
-            prompt_tokens * self.settings.price_input_per_mtok + completion_tokens * self.settings.price_output_per_mtok
-        ) / 1e6
+        return estimated_cost(self.settings, prompt_tokens, completion_tokens)
 
     async def complete(
         self, request: RemoteRequest, timeout_s: float, on_text: Callable[[str], None] | None = None

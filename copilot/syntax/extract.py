@@ -1,12 +1,12 @@
 """What a document's syntax tree says about its structure: the scopes around the cursor, the
 imports, the named definitions.
 
-Every language is a table of tree-sitter query patterns, not code: ``@def`` captures a
-definition, ``@name`` its name (or ``@declarator``: a C declarator chain that ends in the
-name), ``@body`` where its header ends. Queries run in C without recursion, so deeply nested
-input costs no Python stack; results are capped in number and size. A document without a
-tree (plain text, or a parse past its time budget) gives empty lists: the caller falls back
-to lines. Lines are 0-based.
+Every language is a table of tree-sitter query patterns, not code: its record's
+``definitions`` (from ``queries``). ``@def`` captures a definition, ``@name`` its name (or
+``@declarator``: a C declarator chain that ends in the name), ``@body`` where its header
+ends. Queries run in C without recursion, so deeply nested input costs no Python stack;
+results are capped in number and size. A document without a tree (plain text, or a parse
+past its time budget) gives empty lists: the caller falls back to lines. Lines are 0-based.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import msgspec
 import numpy as np
 import tree_sitter
 
+from ..languages import Language, language
 from .tree import SyntaxTree
 
 
@@ -76,135 +77,16 @@ _WRAPPERS = frozenset(
 )
 _MAX_WRAPPERS = 3
 
-# Languages whose blocks end by indentation: a node ending right at the cursor still holds it (the cursor
-# is at the end of its last line), and a blank line after a block belongs to the block it is indented into.
-_INDENTED = frozenset({"python"})
-
-_JS_FUNCTION_VALUE = "[(arrow_function body: (_) @body) (function_expression body: (_) @body) " + (
-    "(generator_function body: (_) @body)]"
-)
-
-_JS: tuple[tuple[str, str], ...] = (
-    ("(function_declaration name: (_) @name body: (_) @body) @def", "function"),
-    ("(generator_function_declaration name: (_) @name body: (_) @body) @def", "function"),
-    ("(class_declaration name: (_) @name body: (_) @body) @def", "class"),
-    ("(method_definition name: (_) @name body: (_) @body) @def", "method"),
-    (f"(variable_declarator name: (identifier) @name value: {_JS_FUNCTION_VALUE}) @def", "function"),
-    (f"(pair key: (_) @name value: {_JS_FUNCTION_VALUE}) @def", "method"),
-    (f"(assignment_expression left: (_) @name right: {_JS_FUNCTION_VALUE}) @def", "function"),
-)
-
-_TS: tuple[tuple[str, str], ...] = (
-    *_JS,
-    ("(abstract_class_declaration name: (_) @name body: (_) @body) @def", "class"),
-    ("(interface_declaration name: (_) @name body: (_) @body) @def", "interface"),
-    ("(enum_declaration name: (_) @name body: (_) @body) @def", "enum"),
-    ("(internal_module name: (_) @name body: (_) @body) @def", "namespace"),
-    ("(module name: (_) @name body: (_) @body) @def", "module"),
-    ("(type_alias_declaration name: (_) @name) @def", "type"),
-    ("(function_signature name: (_) @name) @def", "function"),
-    ("(method_signature name: (_) @name) @def", "method"),
-    ("(abstract_method_signature name: (_) @name) @def", "method"),
-    (f"(public_field_definition name: (_) @name value: {_JS_FUNCTION_VALUE}) @def", "method"),
-)
-
-# Prototypes: a declaration whose declarator is a function's (not a function pointer's, whose name is
-# parenthesized).
-_C_PROTOTYPE = (
-    "(declaration declarator: [(function_declarator declarator: {names}) "
-    "(pointer_declarator declarator: (function_declarator declarator: {names}))] @declarator) @def"
-)
-
-_C: tuple[tuple[str, str], ...] = (
-    ("(function_definition declarator: (_) @declarator body: (_) @body) @def", "function"),
-    (_C_PROTOTYPE.format(names="(identifier)"), "function"),
-    ("(struct_specifier name: (_) @name body: (_) @body) @def", "struct"),
-    ("(union_specifier name: (_) @name body: (_) @body) @def", "union"),
-    ("(enum_specifier name: (_) @name body: (_) @body) @def", "enum"),
-    ("(type_definition declarator: (_) @declarator) @def", "type"),
-)
-
-_CPP_NAMES = "[(identifier) (field_identifier) (qualified_identifier) (destructor_name) (operator_name)]"
-
-_CPP: tuple[tuple[str, str], ...] = (
-    ("(function_definition declarator: (_) @declarator body: (_) @body) @def", "function"),
-    (_C_PROTOTYPE.format(names=_CPP_NAMES), "function"),
-    ("(field_declaration declarator: (function_declarator) @declarator) @def", "function"),
-    ("(class_specifier name: (_) @name body: (_) @body) @def", "class"),
-    ("(struct_specifier name: (_) @name body: (_) @body) @def", "struct"),
-    ("(union_specifier name: (_) @name body: (_) @body) @def", "union"),
-    ("(enum_specifier name: (_) @name body: (_) @body) @def", "enum"),
-    ("(namespace_definition name: (_) @name body: (_) @body) @def", "namespace"),
-    ("(type_definition declarator: (_) @declarator) @def", "type"),
-    ("(alias_declaration name: (_) @name) @def", "type"),
-)
-
-# language id -> (definition patterns and their kinds, import node types)
-_LANGUAGES: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...]]] = {
-    "python": (
-        (
-            ("(function_definition name: (_) @name body: (_) @body) @def", "function"),
-            ("(class_definition name: (_) @name body: (_) @body) @def", "class"),
-        ),
-        ("import_statement", "import_from_statement", "future_import_statement"),
-    ),
-    "javascript": (_JS, ("import_statement",)),
-    "typescript": (_TS, ("import_statement",)),
-    "go": (
-        (
-            ("(function_declaration name: (_) @name body: (_)? @body) @def", "function"),
-            ("(method_declaration name: (_) @name body: (_)? @body) @def", "method"),
-            # The first pattern that matches a node wins: these two before the plain `type`.
-            ("(type_spec name: (_) @name type: (struct_type (field_declaration_list) @body)) @def", "struct"),
-            ('(type_spec name: (_) @name type: (interface_type "{" @body)) @def', "interface"),
-            ("(type_spec name: (_) @name) @def", "type"),
-            ("(type_alias name: (_) @name) @def", "type"),
-        ),
-        ("import_declaration",),
-    ),
-    "rust": (
-        (
-            ("(function_item name: (_) @name body: (_) @body) @def", "function"),
-            ("(function_signature_item name: (_) @name) @def", "function"),
-            ("(struct_item name: (_) @name body: (_)? @body) @def", "struct"),
-            ("(enum_item name: (_) @name body: (_) @body) @def", "enum"),
-            ("(union_item name: (_) @name body: (_) @body) @def", "union"),
-            ("(trait_item name: (_) @name body: (_) @body) @def", "trait"),
-            ("(impl_item type: (_) @name body: (_)? @body) @def", "impl"),
-            ("(mod_item name: (_) @name body: (_)? @body) @def", "module"),
-            ("(type_item name: (_) @name) @def", "type"),
-            ("(macro_definition name: (_) @name) @def", "macro"),
-        ),
-        ("use_declaration", "extern_crate_declaration"),
-    ),
-    "java": (
-        (
-            ("(class_declaration name: (_) @name body: (_) @body) @def", "class"),
-            ("(interface_declaration name: (_) @name body: (_) @body) @def", "interface"),
-            ("(enum_declaration name: (_) @name body: (_) @body) @def", "enum"),
-            ("(record_declaration name: (_) @name body: (_) @body) @def", "record"),
-            ("(annotation_type_declaration name: (_) @name body: (_) @body) @def", "interface"),
-            ("(method_declaration name: (_) @name body: (_)? @body) @def", "method"),
-            ("(constructor_declaration name: (_) @name body: (_) @body) @def", "constructor"),
-        ),
-        ("import_declaration",),
-    ),
-    "c": (_C, ("preproc_include",)),
-    "cpp": (_CPP, ("preproc_include",)),
-}
-_LANGUAGES["javascriptreact"] = _LANGUAGES["javascript"]
-_LANGUAGES["typescriptreact"] = _LANGUAGES["typescript"]
-
 
 class _Queries:
     """The compiled queries of one language."""
 
-    def __init__(self, language: tree_sitter.Language, language_id: str) -> None:
-        patterns, import_types = _LANGUAGES[language_id]
+    def __init__(self, grammar: tree_sitter.Language, record: Language) -> None:
+        patterns, import_types = record.definitions, record.imports
         self.kinds = tuple(kind for _, kind in patterns)
-        self.definitions = tree_sitter.Query(language, "\n".join(pattern for pattern, _ in patterns))
-        self.imports = tree_sitter.Query(language, "[" + " ".join(f"({t})" for t in import_types) + "] @import")
-        self.indented = language_id in _INDENTED
+        self.definitions = tree_sitter.Query(grammar, "\n".join(pattern for pattern, _ in patterns))
+        self.imports = tree_sitter.Query(grammar, "[" + " ".join(f"({t})" for t in import_types) + "] @import")
+        self.indented = record.indented
         # The node types patterns start at: each pattern is "(type ...".
         self.roots = frozenset(pattern[1:].split(maxsplit=1)[0] for pattern, _ in patterns)
 
@@ -239,8 +121,8 @@ def _queries_for(syntax: SyntaxTree | None) -> tuple[_Queries, tree_sitter.Tree]
         return None
     language_id = syntax.language_id
     if language_id not in _queries:
-        known = language_id in _LANGUAGES
-        _queries[language_id] = _Queries(syntax.tree.language, language_id) if known else None
+        record = language(language_id)
+        _queries[language_id] = _Queries(syntax.tree.language, record) if record.definitions else None
     queries = _queries[language_id]
     return None if queries is None else (queries, syntax.tree)
 

@@ -11,30 +11,10 @@ import time
 
 import tree_sitter
 
-from ..languages import load_grammar
+from ..languages import language, load_grammar
 
 # A parse that takes longer than this is abandoned: the caller then keeps the suggestion as it is.
 PARSE_BUDGET_S = 0.01
-
-# Python statements whose ``:`` opens an indented block (a ``:`` elsewhere is a slice, lambda, dict, annotation).
-_PYTHON_BLOCK_STATEMENTS = frozenset(
-    {
-        "function_definition",
-        "class_definition",
-        "if_statement",
-        "elif_clause",
-        "else_clause",
-        "for_statement",
-        "while_statement",
-        "with_statement",
-        "try_statement",
-        "except_clause",
-        "except_group_clause",
-        "finally_clause",
-        "match_statement",
-        "case_clause",
-    }
-)
 
 _local = threading.local()  # a parser is not thread-safe: the workspace index parses on its own thread
 
@@ -149,8 +129,9 @@ def opens_block(tree: tree_sitter.Tree, offset: int, language_id: str) -> bool |
         return False
     if node.type not in ("{", ":") or node.parent is None or node.parent.type == "ERROR":
         return None
-    if language_id == "python":
-        return node.type == ":" and node.parent.type in _PYTHON_BLOCK_STATEMENTS
+    block_statements = language(language_id).block_statements  # where a ``:`` opens blocks, not a ``{``
+    if block_statements:
+        return node.type == ":" and node.parent.type in block_statements
     return node.type == "{"
 
 

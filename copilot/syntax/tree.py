@@ -5,7 +5,7 @@ points) and re-parses it once, incrementally: about a millisecond where a fresh 
 a large file takes tens. A parse that runs past its time budget drops the tree for good:
 the document then has plain-text context, and no later keystroke pays for a parse again.
 
-Parsers come from ``syntax_check``'s per-language cache, shared with post-processing;
+Parsers come from ``parsing``'s per-language cache, shared with post-processing;
 ``tree_sitter.Parser`` is not thread-safe, so this runs on the asyncio loop only.
 """
 
@@ -19,7 +19,6 @@ import tree_sitter
 from .parsing import parse_until, parser_for
 
 log = logging.getLogger(__name__)
-
 
 
 class SyntaxTree:

@@ -15,7 +15,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from tests.e2e.test_server import (
+from tests.support.lsp_client import (
     REPETITIVE,
     SOURCE,
     change,

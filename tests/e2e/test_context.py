@@ -16,7 +16,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from tests.e2e.test_server import inline_params, open_doc, server_env
+from tests.support.lsp_client import inline_params, open_doc, server_env
 
 CLI = [sys.executable, "-m", "copilot.lsp"]
 # Built by concatenation so that no secret-shaped literal sits in the repository.
@@ -199,7 +199,9 @@ async def test_bad_input_gets_an_answer_and_the_server_stays_up(client: Language
     # The same document reopened as another language: the new grammar, completions go on.
     uri = (tmp_path / "switch.txt").as_uri()
     open_doc(client, uri, "def greet(name):\n    return ", "python")
-    client.text_document_did_close(types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri)))
+    client.text_document_did_close(
+        types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    )
     open_doc(client, uri, "function greet(name) {\n  return ", "javascript")
     assert await client.text_document_inline_completion_async(inline_params(uri, 1, 9)) is not None
     stats = await client.protocol.send_request_async("copilot/stats", {"recent": 0})

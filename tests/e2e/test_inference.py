@@ -16,7 +16,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, make_test_lsp_client
 
-from tests.e2e.test_server import (
+from tests.support.lsp_client import (
     change,
     complete,
     initialize_recording_partials,

@@ -16,7 +16,7 @@ from typing import Any
 from lsprotocol import types
 from pytest_lsp import LanguageClient, make_test_lsp_client
 
-from tests.e2e.test_server import change, complete, open_doc, server_env
+from tests.support.lsp_client import change, complete, open_doc, server_env
 
 SERVER = [sys.executable, "-m", "copilot.lsp", "--log-level", "debug", "serve"]
 CODE = "import os\n\n\ndef walk(root):\n    for dirpath, dirnames, filenames in os.walk(root):\n        \n"
@@ -99,7 +99,7 @@ async def test_each_request_logs_one_record_line_and_its_id_on_every_line(tmp_pa
     assert "[r1] record " in records[0]
     fields = json.loads(records[0].split(" record ", 1)[1])
     assert fields["request_id"] == 1 and fields["route"] == "local" and "total" in fields["timings_ms"]
-    assert any("copilot.engine: [r1] slot" in line for line in lines)  # the inference thread's line too
+    assert any("copilot.inference.engine: [r1] slot" in line for line in lines)  # the inference thread's line too
     assert not any("[r" in line for line in lines if "malformed" in line)  # outside any request: no id
 
 

@@ -17,8 +17,8 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from tests.e2e.test_server import inline_params, open_doc, server_env
 from tests.support.fault_proxy import FaultMode, FaultProxy
+from tests.support.lsp_client import inline_params, open_doc, server_env
 from tests.support.openai_server import OpenAIServer, start_openai_server
 
 pytestmark = pytest.mark.slow
@@ -95,9 +95,7 @@ async def stats(client: LanguageClient) -> Any:
     return await client.protocol.send_request_async("copilot/stats", {"recent": 1})
 
 
-async def test_complex_requests_go_remote_and_simple_ones_stay_local(
-    client: LanguageClient, proxy: FaultProxy
-) -> None:
+async def test_complex_requests_go_remote_and_simple_ones_stay_local(client: LanguageClient, proxy: FaultProxy) -> None:
     proxy.set_mode(FaultMode.PASS)
     uri = await start(client, options(proxy.base_url))
     result, _ = await generate(client, uri)

@@ -13,15 +13,9 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
+from tests.support.lsp_client import REPETITIVE, SOURCE, change, complete, inline_params, open_doc, server_env, stats
+
 SLOW_MAX_TOKENS = 400
-
-
-def server_env(tmp: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(XDG_CACHE_HOME=str(tmp / "cache"), XDG_CONFIG_HOME=str(tmp / "config"))
-    return env
-
-
 _server_tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"copilot-e2e-{os.getpid()}"
 
 
@@ -43,69 +37,6 @@ async def client(lsp_client: LanguageClient):
     await lsp_client.shutdown_session()
 
 
-async def initialize_recording_partials(client: LanguageClient, options: dict[str, Any]) -> None:
-    """Initialize with ``options``, keeping every ``copilot/partialCompletion`` in ``client.partials``."""
-    client.partials = []  # type: ignore[attr-defined]
-
-    @client.feature("copilot/partialCompletion")
-    def on_partial(params: Any) -> None:
-        client.partials.append(params)  # type: ignore[attr-defined]
-
-    await client.initialize_session(
-        types.InitializeParams(capabilities=types.ClientCapabilities(), initialization_options=options)
-    )
-
-
-def open_doc(client: LanguageClient, uri: str, text: str, language: str = "python") -> None:
-    client.text_document_did_open(
-        types.DidOpenTextDocumentParams(
-            text_document=types.TextDocumentItem(uri=uri, language_id=language, version=1, text=text)
-        )
-    )
-
-
-def change(client: LanguageClient, uri: str, version: int, line: int, char: int, text: str) -> None:
-    at = types.Position(line=line, character=char)
-    client.text_document_did_change(
-        types.DidChangeTextDocumentParams(
-            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
-            content_changes=[types.TextDocumentContentChangePartial(range=types.Range(start=at, end=at), text=text)],
-        )
-    )
-
-
-def inline_params(uri: str, line: int, char: int) -> types.InlineCompletionParams:
-    return types.InlineCompletionParams(
-        text_document=types.TextDocumentIdentifier(uri=uri),
-        position=types.Position(line=line, character=char),
-        context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic),
-    )
-
-
-async def complete(client: LanguageClient, uri: str, line: int, char: int) -> str:
-    result = await client.text_document_inline_completion_async(inline_params(uri, line, char))
-    assert isinstance(result, types.InlineCompletionList)
-    return "".join(str(item.insert_text) for item in result.items)
-
-
-async def stats(client: LanguageClient) -> dict[str, Any]:
-    result = await client.protocol.send_request_async("copilot/stats", {})
-    counts = result.counts
-    return {key: getattr(counts, key) for key in counts._fields}
-
-
-SOURCE = '''import os
-
-
-def list_python_files(root):
-    """Return the paths of the Python files under root."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in filenames:
-            if name.endswith(".py"):
-'''
-
-
 async def test_advertises_inline_completion(client: LanguageClient) -> None:
     capabilities = client.initialize_result.capabilities  # type: ignore[attr-defined]
     assert capabilities.inline_completion_provider is not None
@@ -124,9 +55,6 @@ async def test_edit_then_complete_then_the_same_request_hits_the_cache(client: L
     assert again == text
     assert after.get("source_memory") == before.get("source_memory", 0) + 1, after
     assert after.get("source_model", 0) == before.get("source_model", 0)
-
-
-REPETITIVE = "TABLE = [\n" + "".join(f"    {i},\n" for i in range(40))
 
 
 async def test_cancelled_request_stops_generation_and_the_next_is_served(client: LanguageClient) -> None:

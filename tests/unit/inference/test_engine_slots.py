@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from copilot.config import ModelSettings, SpeculativeSettings
-from copilot.inference.engine import KvSlots, SavedStates, open_engine
+from copilot.inference.engine import open_engine
 from copilot.inference.jobs import Generation, GenerationJob
+from copilot.inference.slots import KvSlots, SavedStates
 from copilot.models import DEFAULT_MODEL_PATH
 from copilot.prompt.fim import build_fim_prompt
 

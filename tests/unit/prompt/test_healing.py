@@ -6,7 +6,7 @@ from copilot.inference.llama import LlamaSession
 from copilot.inference.vocabulary import Vocabulary
 from copilot.models import DEFAULT_MODEL_PATH
 from copilot.prompt.fim import build_fim_prompt
-from copilot.prompt.healing import HealingIndex, heal_step, split_heal
+from copilot.prompt.healing import HealingIndex, half_typed_word, heal_step, split_heal
 
 PIECES = [b"", b"p", b"pa", b"path", b"pat", b"x", b"pathlib", b"a", b"th"]
 
@@ -32,6 +32,14 @@ def test_heal_step(pending: bytes, piece: bytes, left: bytes) -> None:
 )
 def test_split_heal_leaves_long_anchors_in_the_prompt(prefix: str, prompt_prefix: str, anchor: str) -> None:
     assert split_heal(prefix) == (prompt_prefix, anchor)
+
+
+@pytest.mark.parametrize(
+    ("text", "word"),
+    [("x = os.pa", "pa"), ("value = compute(x1, y2", "y2"), ("x = foo ", ""), ("call(", ""), ("", ""), ("$el", "$el")],
+)
+def test_half_typed_word_is_the_anchor_unless_blanks_end_it(text: str, word: str) -> None:
+    assert half_typed_word(text) == word
 
 
 def test_healed_generation_spells_the_anchor_first() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from copilot.debounce import Debounce
+from copilot.pipeline.debounce import Debounce
 
 
 def typing(debounce: Debounce, document: str, gaps_ms: list[float]) -> None:

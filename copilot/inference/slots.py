@@ -1,0 +1,59 @@
+"""Which document holds which KV sequence of the context (``KvSlots``), and the KV states
+of documents pushed out of theirs, kept within a byte budget (``SavedStates``).
+
+Pure bookkeeping (no llama.cpp calls here): the worker saves and restores the states;
+unit-tested directly.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+
+class KvSlots:
+    """Which KV sequence holds which document: least recently used goes first."""
+
+    def __init__(self, n: int) -> None:
+        self._owners: OrderedDict[str, int] = OrderedDict()
+        self._free = list(range(n))
+
+    def slot_for(self, owner: str) -> tuple[int, bool, str | None]:
+        """The owner's slot; whether the owner just got it (its state is not there); and
+        the owner it was taken from, if any."""
+        if owner in self._owners:
+            self._owners.move_to_end(owner)
+            return self._owners[owner], False, None
+        evicted = None
+        if self._free:
+            slot = self._free.pop(0)
+        else:
+            evicted, slot = self._owners.popitem(last=False)
+        self._owners[owner] = slot
+        return slot, True, evicted
+
+
+class SavedStates:
+    """KV states of documents pushed out of their sequence, newest kept, within a byte
+    budget: restoring one costs milliseconds where evaluating the prompt again costs its
+    whole prefill (BENCHMARKS.md, "KV reuse")."""
+
+    def __init__(self, budget_bytes: int) -> None:
+        self.budget = budget_bytes
+        self._states: OrderedDict[str, tuple[bytes, list[int]]] = OrderedDict()
+        self._bytes = 0
+
+    def put(self, owner: str, state: bytes, tokens: list[int]) -> None:
+        self.take(owner)
+        if len(state) > self.budget:
+            return
+        self._states[owner] = (state, list(tokens))
+        self._bytes += len(state)
+        while self._bytes > self.budget:
+            _, (old, _) = self._states.popitem(last=False)
+            self._bytes -= len(old)
+
+    def take(self, owner: str) -> tuple[bytes, list[int]] | None:
+        entry = self._states.pop(owner, None)
+        if entry is not None:
+            self._bytes -= len(entry[0])
+        return entry
