@@ -1,6 +1,7 @@
 """The completion cache: an in-memory LRU in front of a shared LMDB store.
 
-Typing-through (``typing.py``) sits in front of both in the pipeline; keys and matching
+Typing-through (``typing_through.py``) and attaching to a generation still streaming
+(``inflight.py``) sit in front of both in the pipeline; keys and matching
 rules are in ``keys.py``.
 """
 

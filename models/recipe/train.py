@@ -51,7 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--fim-order",
         choices=["spm", "psm"],
         default="spm",
-        help="prompt layout (spm: a small model learns it far faster; see copilot/prompt.py)",
+        help="prompt layout (spm: a small model learns it far faster; see copilot/prompt/fim.py)",
     )
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--eval-every", type=int, default=200)

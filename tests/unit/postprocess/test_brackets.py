@@ -3,12 +3,8 @@
 import pytest
 
 from copilot.postprocess.brackets import balance_brackets
-from copilot.postprocess.cursor import Cursor
 
-
-def at(language_id: str, document: str) -> Cursor:
-    prefix, suffix = document.split("█")
-    return Cursor.at(prefix, suffix, language_id)
+from . import at
 
 
 @pytest.mark.parametrize(

@@ -10,12 +10,8 @@ from copilot.postprocess.cleaning import (
     drop_suffix_overlap,
     trim_syntax_errors,
 )
-from copilot.postprocess.cursor import Cursor
 
-
-def at(language_id: str, document: str) -> Cursor:
-    prefix, suffix = document.split("█")
-    return Cursor.at(prefix, suffix, language_id)
+from . import at
 
 
 @pytest.mark.parametrize(
