@@ -206,11 +206,11 @@ class Pipeline:
         text = request.finish(text)
         if record.source in ("model", "remote"):
             record.cost_all_remote = cost_if_remote(self.config.remote, record)
-        self._remember(request.snapshot, text)
+        self._remember(request, text)
         self._record(record)
         if text and record.source == "model" and self.generator is not None:
             busy = any(flight.running for flight in self._inflight.values())
-            self.generator.start_prefetch(request.snapshot, text, busy)
+            self.generator.start_prefetch(request, text, busy)
         return CompletionResult(
             request_id=request.id,
             text=text,
@@ -225,6 +225,7 @@ class Pipeline:
         generator = self.generator
         if generator is not None:
             generator.stop_prefetch()  # the model is for this request now
+        request.start_clock()
         if self._ignored(request):
             return ""
         if (text := self._typed_through(request)) is not None:
@@ -261,7 +262,7 @@ class Pipeline:
     def _typed_through(self, request: Request) -> str | None:
         """The rest of the suggestion on screen, when the user typed its beginning."""
         shown = None if request.explicit else self._shown.get(request.uri)
-        if shown is not None and (rest := type_through(shown, request.snapshot.prefix, request.snapshot.suffix)):
+        if shown is not None and (rest := type_through(shown, request.prefix, request.suffix)):
             self._answered_from("typing", request)
             request.lap("cache")
             return rest
@@ -273,8 +274,7 @@ class Pipeline:
         flight = self._inflight.get(request.uri)
         if flight is None or not flight.running:
             return None
-        snapshot = request.snapshot
-        typed = None if request.explicit else flight.typed_since(snapshot.prefix, snapshot.suffix)
+        typed = None if request.explicit else flight.typed_since(request.prefix, request.suffix)
         if typed is None or not flight.could_serve(typed):
             flight.cancel()  # the newest request for a document wins
             return None
@@ -289,7 +289,7 @@ class Pipeline:
         """An answer cached for the text around the cursor, looking back along the line: the
         user may have typed part of a suggestion answered a few keys ago."""
         stem, anchor = request.stem_and_anchor
-        suffix = request.snapshot.suffix
+        suffix = request.suffix
         look_back = [] if request.explicit else [(stem, anchor), *look_back_stems(request.key_prefix, LOOK_BACK_CHARS)]
         for candidate_stem, candidate_anchor in look_back:
             entry, level = self.cache.get(context_key(engine.vocabulary.id, request.params, candidate_stem, suffix))
@@ -342,8 +342,7 @@ class Pipeline:
         """The local model's answer, streamed; other requests for this document may attach to it."""
         record = request.record
         record.source = "model"
-        snapshot = request.snapshot
-        flight = InFlight(snapshot.prefix, snapshot.suffix)
+        flight = InFlight(request.prefix, request.suffix)
         job = generator.job(request, prompt)
         job.on_text = flight.tracking(request.on_partial)
         flight.run(generator.generate(request, job, generator.cache_keys(request, prompt)))
@@ -360,11 +359,11 @@ class Pipeline:
         request.record.source = level
         self.cache.count(level)
 
-    def _remember(self, snapshot: Snapshot, text: str) -> None:
+    def _remember(self, request: Request, text: str) -> None:
         if text:
-            self._shown[snapshot.uri] = Shown(prefix=snapshot.prefix, suffix=snapshot.suffix, text=text)
+            self._shown[request.uri] = Shown(prefix=request.prefix, suffix=request.suffix, text=text)
         else:
-            self._shown.pop(snapshot.uri, None)
+            self._shown.pop(request.uri, None)
 
     def _record(self, record: RequestRecord) -> None:
         """Count the request, and log its record as one JSON line (debug)."""

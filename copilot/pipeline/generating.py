@@ -76,8 +76,8 @@ class Generator:
         path = self.retriever.display_path(request.uri) if self.retriever is not None else request.uri
         sent = shape_request(
             settings,
-            snapshot.prefix,
-            snapshot.suffix,
+            request.prefix,
+            request.suffix,
             path,
             snapshot.language_id,
             snippets=[(c.path, c.text) for c in prompt.retrieved.snippets],
@@ -88,7 +88,7 @@ class Generator:
         if result is None or not result.text.strip():
             record.route_reason = f"{decision.reason}; remote gave nothing: local answer"
             return local_text
-        text = postprocess.clean(result.text, snapshot.prefix, snapshot.suffix, snapshot.language_id)
+        text = postprocess.clean(result.text, request.prefix, request.suffix, snapshot.language_id)
         if request.params.max_lines:
             text = "\n".join(text.split("\n")[: request.params.max_lines])
         record.source = "remote"
@@ -110,8 +110,7 @@ class Generator:
         if generation.stop_reason in ("cancelled", "superseded", "prefill_budget"):
             return ""
         started = time.perf_counter()
-        snapshot = request.snapshot
-        text = postprocess.clean(generation.text, snapshot.prefix, snapshot.suffix, snapshot.language_id)
+        text = postprocess.clean(generation.text, request.prefix, request.suffix, request.snapshot.language_id)
         request.timings["postprocess"] = (time.perf_counter() - started) * 1000
         if generation.stop_reason not in ("decode_budget", "context_full"):  # cut short: not the real answer
             self.store(request, keys, text)
@@ -133,19 +132,20 @@ class Generator:
     def cache_keys(self, request: Request, prompt: Prompt) -> list[bytes]:
         """Where an answer is stored: its exact prompt, and the text around the cursor."""
         stem = request.stem_and_anchor[0]
-        return [prompt.key, context_key(self.engine.vocabulary.id, request.params, stem, request.snapshot.suffix)]
+        return [prompt.key, context_key(self.engine.vocabulary.id, request.params, stem, request.suffix)]
 
     def store(self, request: Request, keys: list[bytes], text: str) -> None:
         anchor = request.stem_and_anchor[1]
         self.cache.put(keys, CachedCompletion(anchor=anchor, text=text, created=time.time()))
 
-    def start_prefetch(self, snapshot: Snapshot, text: str, busy: bool) -> None:
-        """The completion after accepting ``text`` at ``snapshot``'s cursor, generated in the
-        background (when the model has nothing else to do: ``busy``) and cached."""
+    def start_prefetch(self, request: Request, text: str, busy: bool) -> None:
+        """The completion after accepting ``text`` at ``request``'s cursor, generated in the
+        background (unless the model is ``busy``: real requests come first) and cached."""
         if not self.config.cache.prefetch or busy:
-            return  # off, or the worker is busy: real requests come first
+            return
+        snapshot = request.snapshot
         accepted = msgspec.structs.replace(
-            snapshot, text=snapshot.prefix + text + snapshot.suffix, offset=snapshot.offset + len(text)
+            snapshot, text=request.prefix + text + request.suffix, offset=snapshot.offset + len(text)
         )
         self._prefetch = asyncio.ensure_future(self.run_prefetch(accepted))
 

@@ -54,9 +54,19 @@ class Request:
         return self.record.timings_ms
 
     @functools.cached_property
+    def prefix(self) -> str:
+        """The text before the cursor (a copy: made once per request)."""
+        return self.snapshot.prefix
+
+    @functools.cached_property
+    def suffix(self) -> str:
+        """The text after the cursor."""
+        return self.snapshot.suffix
+
+    @functools.cached_property
     def key_prefix(self) -> str:
         """The end of the text before the cursor: all that the cache keys hash."""
-        return self.snapshot.prefix[-2 * MAX_KEY_CHARS :]
+        return self.prefix[-2 * MAX_KEY_CHARS :]
 
     @functools.cached_property
     def stem_and_anchor(self) -> tuple[str, str]:
@@ -66,8 +76,7 @@ class Request:
     @functools.cached_property
     def wants_block(self) -> bool:
         """After a block header or in an empty body: a block to fill (the syntax decides)."""
-        snapshot = self.snapshot
-        return postprocess.wants_block(snapshot.prefix, snapshot.suffix, snapshot.language_id)
+        return postprocess.wants_block(self.prefix, self.suffix, self.snapshot.language_id)
 
     @functools.cached_property
     def params(self) -> GenerationParams:
@@ -78,6 +87,10 @@ class Request:
             return GenerationParams(max_tokens=settings.max_tokens, max_lines=0)
         block = settings.max_lines > 1 and self.wants_block
         return GenerationParams(max_tokens=settings.max_tokens, max_lines=settings.max_lines if block else 1)
+
+    def start_clock(self) -> None:
+        """The stages are timed from now on (what came before is the caller's bookkeeping)."""
+        self._mark = time.perf_counter()
 
     def lap(self, stage: str, add: bool = False) -> None:
         """End the current stage: its time goes to ``stage`` (added to what it had with ``add``)."""
