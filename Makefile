@@ -34,6 +34,10 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 run: $(RUN_STAMP)
 	@echo
 	@echo "copilot-lsp: starting the language server on $(HOST):$(PORT) with the embedded default model."
+	@echo "  The default is a tiny placeholder (4.5M parameters, trained on two CPU cores so that"
+	@echo "  everything works offline): its suggestions are weak. For a real code model:"
+	@echo "    $(BIN)/copilot-lsp models pull qwen2.5-coder-1.5b && $(BIN)/copilot-lsp models use qwen2.5-coder-1.5b"
+	@echo "  ('$(BIN)/copilot-lsp doctor' recommends a size for this machine; README, Models: what each needs)"
 	@echo "  Connect an editor:  point its LSP client at tcp $(HOST):$(PORT), or let it spawn"
 	@echo "                      '$(abspath $(BIN))/copilot-lsp serve' (stdio)."
 	@echo "  Try it without one: $(BIN)/copilot-lsp complete path/to/file.py:LINE:COL"
@@ -43,7 +47,7 @@ run: $(RUN_STAMP)
 
 # Every bench suite once with tiny settings: checks the harness works, not the speed.
 # Suites that run llama.cpp's own server side by side need it built (once, cached).
-BENCH_SUITES := latency cache decode kv speculative context quality routing quant load shapes
+BENCH_SUITES := latency cache decode kv speculative context quality routing quant load shapes soak
 
 test: $(TEST_STAMP) peer
 	$(BIN)/python -m pytest -q

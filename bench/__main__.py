@@ -11,7 +11,22 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import cache, context, decode, kv, latency, load, peer, quality, quant, routing, shapes, speculative, traces
+from . import (
+    cache,
+    context,
+    decode,
+    kv,
+    latency,
+    load,
+    peer,
+    quality,
+    quant,
+    routing,
+    shapes,
+    soak,
+    speculative,
+    traces,
+)
 
 SUITES = {
     "latency": latency,
@@ -27,6 +42,7 @@ SUITES = {
     "peer": peer,
     "shapes": shapes,
     "traces": traces,
+    "soak": soak,
 }
 
 

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from . import paths
-from .config import Config
+from .config import Config, Problem, load_file, minimum_n_ctx
+from .config_check import show
 from .errors import CopilotError
 from .languages import GRAMMARS, load_grammar
+
+if TYPE_CHECKING:
+    from .inference.gguf_info import TokenizerIdentity
 
 
 class Check(msgspec.Struct, frozen=True, kw_only=True):
@@ -29,7 +35,7 @@ def check_model(config: Config) -> list[Check]:
     try:
         vocabulary = Vocabulary(path)
     except CopilotError as exc:
-        return [Check(name="model", ok=False, detail=str(exc), fix=fix)]
+        return [Check(name="model", ok=False, detail=str(exc), fix=fix), *check_draft(config, None)]
     checks = [
         Check(
             name="model",
@@ -43,10 +49,55 @@ def check_model(config: Config) -> list[Check]:
         engine.wait_ready()
         checks.append(Check(name="model weights", ok=True, detail="loaded by llama.cpp"))
     except CopilotError as exc:
+        if str(exc).startswith("cannot create a llama.cpp context"):  # the weights loaded; the KV cache did not fit
+            fix = (
+                f"lower model.n_ctx ({config.model.n_ctx}) or model.kv_slots ({config.model.kv_slots}): "
+                "the context holds kv_slots x n_ctx tokens"
+            )
         checks.append(Check(name="model weights", ok=False, detail=str(exc), fix=fix))
     finally:
         engine.stop()
-    return checks
+    return [*checks, *check_context(config, vocabulary.path.name, engine.n_ctx), *check_draft(config, vocabulary)]
+
+
+def check_context(config: Config, model: str, n_ctx: int) -> list[Check]:
+    """The context the engine uses (model.n_ctx, at most what the model was trained for)
+    must hold a prompt and completion.max_tokens; the config check already caught a
+    model.n_ctx too small, so this fails only for a model trained on a shorter context."""
+    max_tokens = config.completion.max_tokens
+    if n_ctx >= minimum_n_ctx(max_tokens):
+        return []
+    return [
+        Check(
+            name="context",
+            ok=False,
+            detail=f"{model} was trained for {n_ctx} tokens: too few for completion.max_tokens = {max_tokens}",
+            fix=f"lower completion.max_tokens to at most {n_ctx - minimum_n_ctx(0)}, or use a model with more context",
+        )
+    ]
+
+
+def check_draft(config: Config, target: TokenizerIdentity | None) -> list[Check]:
+    """``speculative.draft_model``, when set: a GGUF whose tokens are the model's."""
+    from .inference.gguf_info import draft_mismatch, read_info
+
+    if not config.speculative.draft_model:
+        return []
+    path = Path(config.speculative.draft_model).expanduser()
+    fix = (
+        'set speculative.draft_model to a small GGUF of the model\'s family ("copilot-lsp models list" shows '
+        'which have one), or to "" for none'
+    )
+    try:
+        info = read_info(path)
+    except CopilotError as exc:
+        return [Check(name="draft model", ok=False, detail=str(exc), fix=fix)]
+    if target is None:
+        return [Check(name="draft model", ok=True, detail=f"{path} (not compared: the model did not load)")]
+    mismatch = draft_mismatch(target, info)
+    if mismatch:
+        return [Check(name="draft model", ok=False, detail=f"{path} cannot draft for the model: {mismatch}", fix=fix)]
+    return [Check(name="draft model", ok=True, detail=f"{path} ({info.name}, the model's tokens)")]
 
 
 def check_cache(config: Config) -> Check:
@@ -60,15 +111,17 @@ def check_cache(config: Config) -> Check:
             pass
     except OSError as exc:
         return Check(name="cache", ok=False, detail=f"{directory} is not writable: {exc.strerror}", fix=fix)
-    from .cache.store import check_files
+    from .cache.verify import verify
 
-    problem = check_files(directory)
-    if problem:
+    finding = verify(directory)  # the full check, in a child process that may crash
+    if finding.problem:
         return Check(
             name="cache",
             ok=False,
-            detail=f"{directory} is {problem}",
-            fix="nothing to do: the server rebuilds it on its next start (or: copilot-lsp cache clear)",
+            detail=f"{directory} is {finding.problem}",
+            fix="nothing to do: the server rebuilds it on its next start (or: copilot-lsp cache clear)"
+            if finding.corrupt
+            else f"make the files in {directory} readable and writable (or: copilot-lsp cache clear)",
         )
     return Check(name="cache", ok=True, detail=f"{directory} is writable")
 
@@ -90,17 +143,75 @@ def check_grammars() -> Check:
     return Check(name="grammars", ok=True, detail=f"{len(GRAMMARS)} tree-sitter grammars")
 
 
+def check_log(config: Config) -> list[Check]:
+    """``log.file``, when set: its folder exists and is writable (else the log goes to stderr)."""
+    if not config.log.file:
+        return []
+    file = Path(os.path.expanduser(config.log.file))
+    folder = file.parent
+    if not folder.exists():
+        problem, remedy = f"{folder} does not exist", f"create {folder}"
+    elif not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        problem, remedy = f"{folder} is not a writable folder", f"make {folder} writable"
+    elif file.exists() and not os.access(file, os.W_OK):
+        problem, remedy = f"{file} is not writable", f"make {file} writable"
+    else:
+        return [Check(name="log", ok=True, detail=str(file))]
+    return [
+        Check(
+            name="log",
+            ok=False,
+            detail=f"log.file {config.log.file}: {problem} (the log goes to stderr)",
+            fix=f'{remedy}, or set log.file to a file in a writable folder (or "" for stderr)',
+        )
+    ]
+
+
 def run_checks(config: Config, config_file: Path) -> list[Check]:
-    return [check_config(config_file), *check_model(config), check_cache(config), check_grammars()]
+    return [
+        *check_config(config_file),
+        *check_model(config),
+        check_cache(config),
+        *check_log(config),
+        check_grammars(),
+        recommend_model(config),
+    ]
 
 
-def check_config(path: Path) -> Check:
-    from .config import apply_layer, read_toml
+def recommend_model(config: Config) -> Check:
+    """The catalogue size that suits this machine (advice: never a failure)."""
+    from .inference.catalogue import models
+    from .inference.sizing import GIB, recommend, this_machine
 
+    advice = recommend(this_machine(), models())
+    if not advice.model:
+        return Check(name="model size", ok=True, detail=advice.note)
+    detail = f"for this machine: {advice.model} ({advice.memory_bytes / GIB:.1f} GiB with its draft); {advice.note}"
+    fix = ""
+    if not config.model.path:  # still on the embedded placeholder
+        fix = f"copilot-lsp models pull {advice.model} && copilot-lsp models use {advice.model}"
+    return Check(name="model size", ok=True, detail=detail, fix=fix)
+
+
+def check_config(path: Path) -> list[Check]:
+    """Every problem of the config file, each with its fix."""
     if not path.exists():
-        return Check(name="config", ok=True, detail=f"{path} not found: using defaults")
-    try:
-        apply_layer(Config(), read_toml(path), str(path))
-    except CopilotError as exc:
-        return Check(name="config", ok=False, detail=str(exc), fix="fix or remove the key (README: Configuration)")
-    return Check(name="config", ok=True, detail=str(path))
+        return [Check(name="config", ok=True, detail=f"{path} not found: using defaults")]
+    problems = load_file(path).problems
+    if not problems:
+        return [Check(name="config", ok=True, detail=str(path))]
+    return [Check(name="config", ok=False, detail=str(problem), fix=_fix(problem)) for problem in problems]
+
+
+def _fix(problem: Problem) -> str:
+    if problem.suggestion:
+        table, _, key = problem.suggestion.rpartition(".")
+        return f"write it as {key} under [{table}]" if table else f"rename the table to [{key}]"
+    if problem.expected:
+        table, _, key = problem.key.partition(".")
+        default = getattr(getattr(Config(), table, None), key, None)
+        tail = f" ({show(default)})" if default is not None else ""
+        return f"set {problem.key} to {problem.expected}, or remove it for the default{tail}"
+    if problem.key:
+        return "remove it (README, Configuration, lists every key)"
+    return f"fix line {problem.line} of the file" if problem.line else "make it a readable UTF-8 TOML file"

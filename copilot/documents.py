@@ -1,18 +1,23 @@
-"""The server's own copy of each open document, kept in step with the editor's edits.
+r"""The server's own copy of each open document, kept in step with the editor's edits.
 
 Each document also keeps its tree-sitter tree (``syntax``), edited along with the text.
 
 Positions arrive as (line, character) where ``character`` counts code units of the
-negotiated position encoding: UTF-16 (the LSP default), UTF-8 or UTF-32. Only the
-edits the editor sends ever change a document: the server never writes to it.
+negotiated position encoding: UTF-16 (the LSP default), UTF-8 or UTF-32. Lines end where
+LSP says they do: at ``\n``, ``\r\n`` or a lone ``\r``, nowhere else (not at the other
+characters ``str.splitlines`` breaks on). Only the edits the editor sends ever change a
+document: the server never writes to it, and holds its only copy (see ``copilot.lsp.sync``).
 """
 
 from __future__ import annotations
 
+import logging
+import re
+import sys
 import time
 from pathlib import Path
 from typing import Literal
-from urllib.parse import unquote, urlparse
+from urllib.parse import quote, unquote, unquote_to_bytes, urlparse
 
 import msgspec
 import numpy as np
@@ -21,7 +26,12 @@ import numpy.typing as npt
 from .errors import DocumentError
 from .syntax.tree import SyntaxTree
 
+log = logging.getLogger(__name__)
+
 Encoding = Literal["utf-8", "utf-16", "utf-32"]
+_CODECS = {"utf-8": ("utf-8", 1), "utf-16": ("utf-16-le", 2)}  # codec, bytes per code unit
+FOLDS_CASE = sys.platform in ("win32", "darwin")  # their usual file systems: A.py and a.py are one file
+_URI = re.compile(r"^(?:([^:/?#]+):)?(?://([^/?#]*))?([^?#]*)(\?[^#]*)?(#.*)?$", re.DOTALL)  # RFC 3986, appendix B
 
 
 class Position(msgspec.Struct, frozen=True, kw_only=True):
@@ -55,15 +65,6 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
         return self.text[self.offset :]
 
 
-def _units(char: str, encoding: Encoding) -> int:
-    if encoding == "utf-32":
-        return 1
-    code = ord(char)
-    if encoding == "utf-16":
-        return 2 if code > 0xFFFF else 1
-    return 1 if code < 0x80 else 2 if code < 0x800 else 3 if code < 0x10000 else 4
-
-
 def check_text(uri: str, text: str) -> None:
     """Refuse text that cannot be UTF-8 (lone surrogates from a non-UTF-8 file)."""
     try:
@@ -78,6 +79,48 @@ def uri_path(uri: str) -> Path | None:
     """The local file a ``file://`` URI names; None for any other scheme (``untitled:``, ...)."""
     parsed = urlparse(uri)
     return Path(unquote(parsed.path)) if parsed.scheme == "file" else None
+
+
+def document_key(uri: str, fold_case: bool = FOLDS_CASE) -> str:
+    """One spelling per document, for looking documents up: editors spell the same file
+    differently (``a%20b.py`` / ``a b.py``, ``c%3A`` / ``C:``). The path is percent-decoded
+    and re-encoded one way (bytes, so undecodable escapes stay distinct); a ``file`` URI's
+    host and, where the platform's file systems ignore case, its path are lower-cased. The
+    query and fragment are kept as sent: their escapes can carry meaning."""
+    match = _URI.match(uri)
+    assert match is not None  # every group is optional: any string matches
+    scheme, authority, path, query, fragment = match.groups()
+    scheme = (scheme or "").lower()
+    decoded = unquote_to_bytes(path)
+    if scheme == "file":
+        authority = "" if (authority or "").lower() == "localhost" else (authority or "").lower()
+        if fold_case:
+            decoded = decoded.decode("utf-8", "surrogateescape").lower().encode("utf-8", "surrogateescape")
+    key = f"{scheme}:" if scheme else ""
+    if authority is not None:
+        key += f"//{authority}"
+    return key + quote(decoded, safe="/") + (query or "") + (fragment or "")
+
+
+def _codes(text: str) -> npt.NDArray[np.uint8] | npt.NDArray[np.uint32]:
+    """One number per character (vectorised scans: a 50 MB file has 2M lines)."""
+    if text.isascii():
+        return np.frombuffer(text.encode("ascii"), np.uint8)
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)
+
+
+def _breaks(text: str) -> npt.NDArray[np.int64]:
+    r"""The offsets just after each line break of ``text`` (``\n``, ``\r\n``, or ``\r`` not
+    followed by ``\n``; a ``\r`` at the very end of ``text`` counts as a break)."""
+    codes = _codes(text)
+    if not len(codes):
+        return np.empty(0, np.int64)
+    lf = codes == 10
+    cr = codes == 13
+    after = lf.copy()
+    after[:-1] |= cr[:-1] & ~lf[1:]
+    after[-1] |= cr[-1]
+    return np.flatnonzero(after).astype(np.int64) + 1
 
 
 class Document:
@@ -95,30 +138,58 @@ class Document:
 
     @staticmethod
     def _index(text: str) -> npt.NDArray[np.int64]:
-        """The string offset where each line starts (vectorised: a 10 MB file has 400k lines)."""
-        if text.isascii():
-            codes: npt.NDArray[np.uint8] | npt.NDArray[np.uint32] = np.frombuffer(text.encode("ascii"), np.uint8)
-        else:
-            codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)
-        return np.concatenate(([0], np.flatnonzero(codes == 10) + 1)).astype(np.int64)
+        """The string offset where each line starts."""
+        return np.concatenate((np.zeros(1, np.int64), _breaks(text)))
 
     def _reindex(self, start: int, end: int, inserted: str) -> None:
-        """Line starts after ``text[start:end]`` became ``inserted``: only the changed lines are
-        looked at; the starts after them move by the change in length."""
+        r"""Line starts after ``text[start:end]`` became ``inserted`` (``self.text`` is already the
+        new text). Whether a line starts at offset p depends on the characters at p - 1 and p
+        only, so only the starts from ``start`` to the end of the insertion are looked for again
+        (an ``\r`` before the edit can meet an inserted ``\n``); the later ones move by the change
+        in length."""
         starts = self._line_starts
-        first = int(np.searchsorted(starts, start, side="right")) - 1  # the line holding ``start``
-        last = int(np.searchsorted(starts, end, side="right")) - 1
-        added = [start + i + 1 for i, char in enumerate(inserted) if char == "\n"]
-        moved = starts[last + 1 :] + (len(inserted) - (end - start))
-        self._line_starts = np.concatenate((starts[: first + 1], np.array(added, dtype=np.int64), moved))
+        new_end = start + len(inserted)
+        lo, hi = max(start - 1, 0), min(new_end + 1, len(self.text))
+        found = _breaks(self.text[lo:hi]) + lo
+        found = found[(found >= max(start, 1)) & (found <= new_end)]
+        kept = starts[: int(np.searchsorted(starts, max(start, 1)))]
+        moved = starts[int(np.searchsorted(starts, end + 1)) :] + (new_end - end)
+        self._line_starts = np.concatenate((kept, found, moved))
 
     @property
     def line_count(self) -> int:
         return len(self._line_starts)
 
+    def line_span(self, line: int) -> tuple[int, int]:
+        """The string offsets where ``line`` starts and where its text ends (before its break)."""
+        start = int(self._line_starts[line])
+        if line + 1 >= self.line_count:
+            return start, len(self.text)
+        end = int(self._line_starts[line + 1]) - 1
+        if end > start and self.text[end] == "\n" and self.text[end - 1] == "\r":
+            end -= 1
+        return start, end
+
+    def _column(self, start: int, end: int, character: int, encoding: Encoding) -> int:
+        """How many characters of the line ``text[start:end]`` ``character`` code units span, or
+        the line's length when it is shorter. A position inside a character (half a surrogate
+        pair, part of a UTF-8 sequence) counts that character whole."""
+        if encoding == "utf-32" or self.text.isascii():
+            return min(character, end - start)
+        piece = self.text[start : min(end, start + character)]  # a character is at least one code unit
+        if piece.isascii():
+            return len(piece)
+        codec, size = _CODECS[encoding]
+        cut = piece.encode(codec)[: character * size]
+        column = len(cut.decode(codec, "ignore"))
+        if len(piece[:column].encode(codec)) < len(cut):
+            column += 1
+        return column
+
     def offset_at(self, position: Position, encoding: Encoding, strict: bool = True) -> int:
         """String offset of ``position``. ``strict`` refuses positions outside the text;
-        otherwise they clamp to the line's or the document's end, as LSP asks for edits."""
+        otherwise they clamp as LSP says: a character past its line's end to that end, a line
+        past the last one to the end of the document (and negative values to 0)."""
         if position.line >= self.line_count or position.line < 0:
             if strict:
                 raise DocumentError(
@@ -126,20 +197,20 @@ class Document:
                     f"({self.line_count} lines)"
                 )
             return len(self.text) if position.line >= 0 else 0
-        start = int(self._line_starts[position.line])
-        end = int(self._line_starts[position.line + 1]) - 1 if position.line + 1 < self.line_count else len(self.text)
-        if encoding == "utf-32" or self.text.isascii():
-            column = position.character
-        else:
-            column, units = 0, 0
-            while units < position.character and start + column < end:
-                units += _units(self.text[start + column], encoding)
-                column += 1
-        if column > end - start and strict:
+        start, end = self.line_span(position.line)
+        if strict and position.character > (units := self._units(start, end, encoding)):
             raise DocumentError(
-                f"position {position.line + 1}:{position.character + 1} is past the end of its line in {self.uri}"
+                f"position {position.line + 1}:{position.character + 1} is past the end of its line in {self.uri} "
+                f"({units} {encoding} code units)"
             )
-        return start + min(column, end - start)
+        return start + self._column(start, end, max(position.character, 0), encoding)
+
+    def _units(self, start: int, end: int, encoding: Encoding) -> int:
+        line = self.text[start:end]
+        if encoding == "utf-32" or line.isascii():
+            return len(line)
+        codec, size = _CODECS[encoding]
+        return len(line.encode(codec)) // size
 
     def apply(self, changes: list[Change], version: int, encoding: Encoding) -> None:
         """Apply the changes of one didChange, in order (each is relative to the previous)."""
@@ -157,6 +228,7 @@ class Document:
                 end = max(start, self.offset_at(change.end, encoding, strict=False))
                 edits.append((start, end, change.text, text))
                 text = text[:start] + change.text + text[end:]
+                self.text = text
                 self._reindex(start, end, change.text)
             self.text = text
         self.version = version
@@ -187,30 +259,43 @@ class Document:
 
 
 class DocumentStore:
-    """Open documents by URI."""
+    """Open documents by URI, each under one key however the editor spells its URI (``document_key``).
+    A document keeps the spelling of the ``didOpen`` that opened it (``Document.uri``): the server's
+    notifications and its per-document state use that one."""
 
     def __init__(self) -> None:
         self._documents: dict[str, Document] = {}
 
     def open(self, uri: str, language_id: str, version: int, text: str) -> Document:
-        document = Document(uri, language_id, version, text)
-        self._documents[uri] = document
+        """Open (or, when the editor opens it again without closing it, replace) a document. Text the
+        server cannot hold closes any earlier copy too: a stale copy would be worse than none."""
+        key = document_key(uri)
+        previous = self._documents.get(key)
+        try:
+            document = Document(previous.uri if previous else uri, language_id, version, text)
+        except DocumentError:
+            self._documents.pop(key, None)
+            raise
+        if previous is not None and previous.uri != uri:
+            log.debug("%s was opened again as %s: keeping the first spelling", previous.uri, uri)
+        self._documents[key] = document
         return document
 
-    def close(self, uri: str) -> None:
-        self._documents.pop(uri, None)
+    def close(self, uri: str) -> Document | None:
+        """Forget the document; the one closed (its ``uri`` is the spelling it was opened with), or None."""
+        return self._documents.pop(document_key(uri), None)
 
     def get(self, uri: str) -> Document:
         try:
-            return self._documents[uri]
+            return self._documents[document_key(uri)]
         except KeyError:
             raise DocumentError(f"{uri} was never opened (no didOpen): no completions for it") from None
 
     def uris(self) -> list[str]:
-        return list(self._documents)
+        return [document.uri for document in self._documents.values()]
 
     def __contains__(self, uri: str) -> bool:
-        return uri in self._documents
+        return document_key(uri) in self._documents
 
     def __len__(self) -> int:
         return len(self._documents)

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Callable
@@ -20,16 +21,24 @@ from copilot.documents import Document, DocumentStore, Position, Snapshot
 from copilot.errors import CopilotError
 from copilot.languages import language_for_path
 
-from . import models_cmd
+from . import exits, listen, models_cmd
 
 if TYPE_CHECKING:  # the pipeline imports llama.cpp: only the commands that need it load it
     from copilot.pipeline import ContextReport, Pipeline
 
 
 def setup_logging(level: str, file: str | None) -> None:
-    """Logs go to stderr or a file, never stdout: stdout carries the protocol."""
-    logging.basicConfig(level=logging.WARNING, handlers=[logs.handler_for(file, sys.stderr)], force=True)
+    """Logs go to stderr or a file, never stdout: stdout carries the protocol. A log file
+    that cannot be opened (a missing or read-only folder) is reported, and stderr used."""
+    failed: OSError | None = None
+    try:
+        handler = logs.handler_for(file, sys.stderr)
+    except OSError as exc:
+        handler, failed = logs.handler_for(None, sys.stderr), exc
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
     logging.getLogger("copilot").setLevel(level.upper())
+    if failed is not None:
+        logging.getLogger(__name__).warning("cannot log to %s (%s): logging to stderr", file, failed.strerror)
 
 
 def use_uvloop() -> None:
@@ -44,17 +53,27 @@ def use_uvloop() -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from .server import create_server
+    from .transport import serve_stdio, serve_tcp
 
-    use_uvloop()
-    server = create_server(args.settings)
-    server.log_level_from_cli = args.log_level is not None  # then the editor's settings do not change it
-    if args.tcp:
-        host, _, port = args.tcp.rpartition(":")
+    try:
+        address = listen.parse_address(args.tcp) if args.tcp else None
+        use_uvloop()
+        server = create_server(args.settings, args.config_problems)
+        server.log_level_from_cli = args.log_level is not None  # then the editor's settings do not change it
+        exits.end_serve_on_interrupt(server.stop_pipeline)
+        if address is None:
+            return serve_stdio(server)
+        host, port = address
+        listen.check_port(host, port)  # before saying "listening": a busy port is one line, not a traceback
         print(f"copilot-lsp {__version__} listening on {host}:{port} (LSP over TCP, one session)", file=sys.stderr)
         server.tcp = True
-        server.start_tcp(host or "127.0.0.1", int(port))
-    else:
-        server.start_io()
+        try:
+            return serve_tcp(server, host, port)
+        except OSError as exc:  # taken between the check and the server's own bind
+            raise listen.bind_error(host, port, exc) from None
+    except CopilotError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, listen.AddressError) else 1
     return 0
 
 
@@ -136,6 +155,11 @@ def at_location(args: argparse.Namespace, action: Callable[[Pipeline, Snapshot],
 
 def cmd_complete(args: argparse.Namespace) -> int:
     def complete(pipeline: Pipeline, snapshot: Snapshot) -> int:
+        ignored = pipeline.retriever.ignored(snapshot.uri) if pipeline.retriever is not None else None
+        if ignored is not None:  # the pipeline answers nothing here: say why, as `context` does
+            path = parse_location(args.location)[0]
+            print(f"no completion: {path} never enters a prompt (ignored by {ignored})", file=sys.stderr)
+            return 0
         result = asyncio.run(pipeline.complete(snapshot))
         print(result.text)
         print(f"[{result.source}, {result.timings_ms['total']:.0f} ms]", file=sys.stderr)
@@ -187,16 +211,21 @@ def cmd_cache(args: argparse.Namespace) -> int:
     from copilot.paths import completion_cache_dir
 
     directory = completion_cache_dir(args.settings)
+    if args.action == "clear":  # works on a damaged file too: removes it when it cannot be emptied
+        from copilot.cache.verify import clear_files
+
+        try:
+            print(clear_files(directory))
+        except CacheUnavailable as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        return 0
     try:
         store = LmdbStore(directory, args.settings.cache.max_size_mb)
     except CacheUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     try:
-        if args.action == "clear":
-            store.clear()
-            print(f"cleared {directory}")
-            return 0
         stats = store.stats()
     finally:
         store.close()
@@ -207,7 +236,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
         return 0
     print(f"cache       {directory}")
     print(f"entries     {stats['entries']}")
-    print(f"size        {stats['bytes_used'] / 1e6:.1f} MB of {stats['map_size'] / 1e6:.0f} MB")
+    print(f"size        {stats['bytes_used'] / 2**20:.1f} MiB of {stats['map_size'] / 2**20:.0f} MiB")
     print(f"lookups     {lookups} (all servers, since the cache was created)")
     for level in CACHE_LEVELS:
         print(f"  {level:<9} {rates[level]:6.1%}")
@@ -262,15 +291,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@exits.one_line_exits  # Ctrl-C and a closed stdout: one line, never a traceback
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level or "info", args.log_file)
-    args.settings = config_mod.load(args.config)  # a bad file is reported once, to stderr
+    layered = config_mod.load_file(args.config)
+    args.settings, args.config_problems = layered.config, layered.problems
     log_settings = args.settings.log
     if log_settings.file and not args.log_file:
-        setup_logging(args.log_level or log_settings.level, log_settings.file)
+        setup_logging(args.log_level or log_settings.level, os.path.expanduser(log_settings.file))
     elif not args.log_level:
         logging.getLogger("copilot").setLevel(log_settings.level.upper())
+    if args.command != "doctor":  # doctor prints them with their fixes
+        config_mod.log_problems(layered.problems)  # once, where the log goes (log.file too)
     return int(args.run(args))
 
 

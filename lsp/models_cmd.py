@@ -86,11 +86,16 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def mib(size: int) -> str:
+    """A file size as the CLI prints sizes: in MiB (2**20 bytes), as the settings count them."""
+    return f"{size / 2**20:.1f} MiB"
+
+
 def describe(info: ModelInfo) -> list[str]:
     fim = info.fim
     shares = ", ".join(f"{kind} {count / info.parameters:.0%}" for kind, count in info.tensor_types.items())
     lines = [
-        f"file          {info.path} ({info.size_bytes / 1e6:.1f} MB)",
+        f"file          {info.path} ({mib(info.size_bytes)})",
         f"name          {info.name}",
         f"architecture  {info.architecture}",
         f"parameters    {info.parameters / 1e6:.1f}M",
@@ -155,7 +160,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     source = resolve(args.source)
     quantize(source, args.output, args.type, args.threads)
     before, after = source.stat().st_size, args.output.stat().st_size
-    print(f"{args.output}: {args.type}, {after / 1e6:.1f} MB ({after / before:.0%} of {before / 1e6:.1f} MB)")
+    print(f"{args.output}: {args.type}, {mib(after)} ({after / before:.0%} of {mib(before)})")
     if args.agreement:
         share = greedy_agreement(source, args.output, prompts=args.agreement)
         print(f"greedy agreement with {source.name}: {share:.1%} of next-token choices on held-out code")

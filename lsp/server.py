@@ -10,7 +10,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,8 @@ from copilot.errors import CopilotError
 from copilot.pipeline import CompletionResult, Pipeline
 
 from . import convert, publish
+from .protocol import CopilotProtocol
+from .sync import OwnDocumentsProtocol, register_test_requests
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +43,26 @@ RESTART_SECTIONS = ("model", "context", "cache", "speculative", "remote", "monit
 ALERT_EVERY = 16  # answers between checks of the latency target and cost budget
 
 
+class ServerProtocol(OwnDocumentsProtocol, CopilotProtocol):
+    """The server's own documents (sync.py); every message judged and answered (protocol.py)."""
+
+
 class CopilotServer(LanguageServer):
-    def __init__(self, config: config_mod.Config) -> None:
-        super().__init__("copilot-lsp", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+    protocol: ServerProtocol
+
+    def __init__(self, config: config_mod.Config, problems: Sequence[config_mod.Problem] = ()) -> None:
+        super().__init__(
+            "copilot-lsp",
+            __version__,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+            protocol_cls=ServerProtocol,
+        )
         self.documents = DocumentStore()
         self.pipeline: Pipeline | None = None
         self.tcp = False  # set by the CLI: a standalone server serves one client session
         self.log_level_from_cli = False
         self.base_config = config  # defaults + file; + initializationOptions once initialized
+        self.file_problems = list(problems)  # the config file's, logged at start, shown at initialize
         self.sync_ms: dict[str, float] = {}  # per open document: how long its last didChange took
         self.alerts: list[str] = []  # the last reported
         self.publisher = publish.Publisher(self.statistics)
@@ -60,14 +74,10 @@ class CopilotServer(LanguageServer):
 
     def start_pipeline(self, options: Any, root: Path | None = None) -> None:
         overrides = msgspec.to_builtins(options) if options is not None else None
-        if overrides is not None and not isinstance(overrides, dict):
-            log.error("initializationOptions must be an object, got %s: ignoring them", type(overrides).__name__)
-            overrides = None
-        try:
-            config = config_mod.apply_layer(self.base_config, overrides, "initializationOptions")
-        except CopilotError as exc:
-            log.error("%s", exc)
-            config = self.base_config
+        layered = config_mod.apply(self.base_config, overrides, "initializationOptions")
+        config_mod.log_problems(layered.problems)
+        self.show_problems([*self.file_problems, *layered.problems])
+        config = layered.config
         self._set_log_level(config.log.level)
         self.base_config = config
         self.pipeline = build_pipeline(config, self.documents, root)
@@ -81,13 +91,12 @@ class CopilotServer(LanguageServer):
         layer = msgspec.to_builtins(settings) if settings is not None else None
         if isinstance(layer, dict) and isinstance(layer.get("copilot"), dict):
             layer = layer["copilot"]
-        if not isinstance(layer, dict) or self.pipeline is None:
+        if layer is None or self.pipeline is None:
             return
-        try:
-            updated = config_mod.apply_layer(self.base_config, layer, "didChangeConfiguration")
-        except CopilotError as exc:
-            log.error("%s", exc)
-            return
+        layered = config_mod.apply(self.base_config, layer, "didChangeConfiguration")
+        config_mod.log_problems(layered.problems)
+        self.show_problems(layered.problems)
+        updated = layered.config
         current = self.pipeline.config
         if any(getattr(updated, s) != getattr(current, s) for s in RESTART_SECTIONS):
             log.warning("%s settings take effect when the server restarts", ", ".join(RESTART_SECTIONS))
@@ -95,6 +104,21 @@ class CopilotServer(LanguageServer):
             current, **{section: getattr(updated, section) for section in LIVE_SECTIONS}
         )
         self._set_log_level(updated.log.level)
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        self.protocol.report_error(error, source)  # one popup per kind of error, not per keystroke
+
+    def show_problems(self, problems: Sequence[config_mod.Problem]) -> None:
+        """One window/showMessage for the configuration problems of one event (initialize, a
+        configuration change), listing them all; the log has each as its own line."""
+        if not problems:
+            return
+        many = len(problems) > 1
+        lines = [
+            f"copilot-lsp: {len(problems)} configuration problem{'s' if many else ''} (the other settings apply):",
+            *(f"- {problem}" for problem in problems),
+        ]
+        self.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message="\n".join(lines)))
 
     async def answer(self, document: Document, snapshot: Snapshot, explicit: bool = False) -> CompletionResult:
         """The pipeline's answer at ``snapshot``, streamed as partials; the final text is sent
@@ -224,8 +248,10 @@ def workspace_root(params: types.InitializeParams) -> Path | None:
     return path if path is not None and path.is_dir() else None
 
 
-def create_server(config: config_mod.Config) -> CopilotServer:
-    server = CopilotServer(config)
+def create_server(config: config_mod.Config, problems: Sequence[config_mod.Problem] = ()) -> CopilotServer:
+    """The server over ``config`` (defaults + file); ``problems``: the file's, shown at initialize."""
+    server = CopilotServer(config, problems)
+    register_test_requests(server, server.documents)  # only with COPILOT_LSP_TEST_REQUESTS=1
 
     @server.feature(types.INITIALIZE)
     def initialize(ls: CopilotServer, params: types.InitializeParams) -> None:

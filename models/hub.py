@@ -10,6 +10,7 @@ in the models folder: a partial or corrupt download never takes the place of a g
 from __future__ import annotations
 
 import errno
+import glob
 import hashlib
 import logging
 import os
@@ -97,7 +98,7 @@ def verify(path: Path, expected: str) -> str:
 def pull(name: str, endpoint: str | None = None, progress: bool = True) -> Pulled:
     """Download catalogue model ``name`` (resuming an interrupted download) and verify it."""
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
-    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, RepositoryNotFoundError
+    from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError
     from huggingface_hub.file_download import http_get
     from huggingface_hub.utils._headers import build_hf_headers
     from huggingface_hub.utils.tqdm import disable_progress_bars, enable_progress_bars
@@ -108,6 +109,7 @@ def pull(name: str, endpoint: str | None = None, progress: bool = True) -> Pulle
         return Pulled(target, file_sha256(target), downloaded=False)
     url = hf_hub_url(entry.repo, entry.file, endpoint=endpoint)
     staging = models_dir() / STAGING
+    partial: Path | None = None  # known once the hub has said which version of the file it has
     try:
         meta = get_hf_file_metadata(url, endpoint=endpoint)
         expected = entry.sha256 or (meta.etag or "")
@@ -138,18 +140,16 @@ def pull(name: str, endpoint: str | None = None, progress: bool = True) -> Pulle
         raise ModelError(
             f"{entry.repo}/{entry.file} is not on the hub ({type(exc).__name__}): the catalogue entry is out of date"
         ) from None
-    except HfHubHTTPError as exc:
-        raise ModelError(f"download of {key} failed: {exc}; run the same command again to resume") from None
-    except OSError as exc:
+    except OSError as exc:  # the hub's HTTP errors too
         if exc.errno == errno.ENOSPC:
             raise ModelError(
-                f"the disk filled up while downloading {key} into {staging}: free space and run again to resume"
+                f"the disk filled up while downloading {key} into {staging}: free space, then "
+                f"{_next_run(staging, entry, partial)}"
             ) from None
-        raise ModelError(f"download of {key} failed ({exc}); run the same command again to resume") from None
-    except Exception as exc:  # network errors of the hub client's HTTP stack
-        raise ModelError(
-            f"download of {key} failed ({type(exc).__name__}: {exc}); run the same command again to resume"
-        ) from None
+        raise _download_failed(key, endpoint, exc, _next_run(staging, entry, partial)) from None
+    except Exception as exc:  # network errors of the hub client's HTTP stack (connection refused, timeouts)
+        raise _download_failed(key, endpoint, exc, _next_run(staging, entry, partial)) from None
+    assert partial is not None  # set before the download, which returned
     try:
         sha256 = verify(partial, expected)
     except ModelError:
@@ -161,12 +161,39 @@ def pull(name: str, endpoint: str | None = None, progress: bool = True) -> Pulle
     return Pulled(target, sha256, downloaded=True)
 
 
+def _hub_address(endpoint: str | None) -> str:
+    """The hub a download went to, and what chose it."""
+    from huggingface_hub import constants
+
+    if endpoint:
+        return f"{endpoint} (--endpoint)"
+    if os.environ.get("HF_ENDPOINT"):
+        return f"{constants.ENDPOINT} ($HF_ENDPOINT; --endpoint overrides it)"
+    return f"{constants.ENDPOINT} (the default hub; HF_ENDPOINT or --endpoint choose another)"
+
+
+def _download_failed(key: str, endpoint: str | None, exc: Exception, next_run: str) -> ModelError:
+    detail = " ".join(str(exc).split())  # the hub client's messages span lines: one line here
+    return ModelError(
+        f"download of {key} from {_hub_address(endpoint)} failed ({type(exc).__name__}: {detail}); {next_run}"
+    )
+
+
+def _next_run(staging: Path, entry: CatalogueModel, partial: Path | None) -> str:
+    """What running the command again does: resume what is kept, or start over."""
+    kept = [partial] if partial is not None else list(staging.glob(f"{glob.escape(entry.file)}.*.partial"))
+    size = sum(path.stat().st_size for path in kept if path.is_file())
+    if size:
+        return f"run the same command again to resume ({size / 2**20:.1f} MiB downloaded so far are kept)"
+    return "run the same command again to retry (nothing was downloaded)"
+
+
 def _check_disk_space(folder: Path, partial: Path, size: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     needed = size - (partial.stat().st_size if partial.exists() else 0)
     free = shutil.disk_usage(folder).free
     if free < needed:
         raise ModelError(
-            f"not enough disk space in {folder}: the file needs {needed / 1e6:.0f} MB more, "
-            f"{free / 1e6:.0f} MB are free"
+            f"not enough disk space in {folder}: the file needs {needed / 2**20:.0f} MiB more, "
+            f"{free / 2**20:.0f} MiB are free"
         )

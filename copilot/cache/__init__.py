@@ -2,7 +2,9 @@
 
 Typing-through (``typing_through.py``) and attaching to a generation still streaming
 (``inflight.py``) sit in front of both in the pipeline; keys and matching
-rules are in ``keys.py``.
+rules are in ``keys.py``. The store (``store.py``) shares one environment per directory
+within a process (``envs.py``); its files are checked, in a child process where a damaged
+page may crash, after a shutdown that was not clean (``verify.py``, ``markers.py``).
 """
 
 from __future__ import annotations

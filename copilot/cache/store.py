@@ -1,32 +1,38 @@
 """The second cache level: LMDB in the user's cache directory, shared by every server.
 
-- Opening checks the files before any read: garbage fails LMDB's own checks, and a
-  truncated data file (which LMDB would otherwise map and then crash on with SIGBUS) is
-  caught by comparing its size with the environment's last page. Either way the cache is
-  rebuilt empty, with one log line. A schema version other than ours wipes it.
-- Reads happen inline (microseconds). Writes go through one writer thread in batches,
-  with ``sync=False`` and a periodic sync: a crash loses at most the last moments.
+- Opening checks the files before any read (``envs.py``, ``verify.py``): a garbage or
+  truncated file, or one left open by a process that is gone and then found damaged in a
+  child process, is rebuilt empty with one log line. A schema version other than ours
+  wipes it. Stores on one directory in one process share one environment.
+- Reads happen inline (microseconds). Writes go through one writer thread per store in
+  batches, with ``sync=False`` and a periodic sync: a crash loses at most the last moments.
 - The map is bounded: before it fills, the least recently used entries are evicted in
   small transactions (a large delete can itself need free pages).
-- Any LMDB or decoding error while serving is a miss, never a crash.
+- Any LMDB or decoding error while serving is a miss, never a crash; a corruption error
+  also has the writer thread rebuild the file (one log line), instead of missing forever.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
-import shutil
 import struct
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import lmdb
 import msgspec
 
-from ..errors import CacheUnavailable
-from .keys import SCHEMA_VERSION, CachedCompletion
+from . import envs
+from .envs import Handles
+from .keys import CachedCompletion
+from .verify import check_files, is_corruption
+
+__all__ = ["LmdbStore", "check_files"]
 
 log = logging.getLogger(__name__)
 
@@ -36,76 +42,60 @@ EVICT_BATCH = 64
 WRITE_BATCH = 128
 SYNC_EVERY_S = 5.0
 _SEQ = struct.Struct(">Q")
+T = TypeVar("T")
 
 _encode = msgspec.msgpack.Encoder().encode
 _decode_entry = msgspec.msgpack.Decoder(CachedCompletion).decode
 
-
-def check_files(directory: Path) -> str:
-    """Why the files in ``directory`` cannot be used safely ("" when they can)."""
-    data = directory / "data.mdb"
-    if not data.exists():
-        return ""
-    try:
-        env = lmdb.open(str(directory), readonly=True, lock=False, max_dbs=4)
-    except lmdb.Error as exc:
-        return f"unreadable ({exc})"
-    try:
-        needed = (env.info()["last_pgno"] + 1) * env.stat()["psize"]
-    finally:
-        env.close()
-    size = data.stat().st_size
-    return f"truncated ({size} bytes, needs {needed})" if size < needed else ""
+Op = tuple[str, bytes, bytes]  # ("put" | "touch" | "clear" | "rebuild", key, value)
 
 
 class LmdbStore:
     def __init__(self, directory: Path, max_size_mb: int) -> None:
+        """CacheUnavailable when the files cannot be used (nothing is deleted then)."""
         self.directory = directory
         self.map_size = max_size_mb << 20
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            problem = check_files(directory)
-            if problem:
-                log.warning("completion cache at %s is %s: rebuilding it empty", directory, problem)
-                self._wipe()
-            self._open()
-            if self._schema() not in (None, str(SCHEMA_VERSION).encode()):
-                log.info("completion cache at %s has another schema: starting it over", directory)
-                self._env.close()
-                self._wipe()
-                self._open()
-        except (OSError, lmdb.Error) as exc:
-            raise CacheUnavailable(f"completion cache disabled: cannot use {directory}: {exc}") from None
+        self._shared = envs.acquire(directory, self.map_size)
         self.errors = 0
-        self._writes: queue.Queue[tuple[str, bytes, bytes] | None] = queue.Queue()
+        self._rebuild_asked = -1
+        self._writes: queue.Queue[Op | None] = queue.Queue()
         self._counters: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self._closed = False
         self._writer = threading.Thread(target=self._write_loop, name="copilot-cache-writer", daemon=True)
         self._writer.start()
 
     # --- reading (any thread) -------------------------------------------------------------
 
     def get(self, key: bytes) -> CachedCompletion | None:
+        generation = -1
         try:
-            with self._env.begin(db=self._entries, buffers=True) as txn:
+            with self._shared.use() as h, h.env.begin(db=h.entries, buffers=True) as txn:
+                generation = h.generation
                 raw = txn.get(key)
                 entry = None if raw is None else _decode_entry(bytes(raw)[_SEQ.size :])
         except lmdb.MapResizedError:
-            self._env.set_mapsize(0)  # another process grew the map
+            self._shared.adopt_map_size()  # another process grew the map
             return None
         except (lmdb.Error, msgspec.DecodeError, ValueError) as exc:
             self.errors += 1
             log.debug("cache read failed (%s): a miss", exc)
+            if is_corruption(exc) and generation != self._rebuild_asked:
+                self._rebuild_asked = generation
+                self._writes.put(("rebuild", _SEQ.pack(generation), str(exc).encode()))
             return None
         if entry is not None:
             self._writes.put(("touch", key, b""))
         return entry
 
     def stats(self) -> dict[str, int]:
-        with self._env.begin() as txn:
-            entries = txn.stat(self._entries)["entries"]
-            counters = {k.decode(): int(v) for k, v in txn.cursor(db=self._meta) if k.startswith(b"count.")}
-        return {"entries": entries, "bytes_used": self._used_bytes(), "map_size": self.map_size, **counters}
+        def read(h: Handles) -> dict[str, int]:
+            with h.env.begin() as txn:
+                entries = txn.stat(h.entries)["entries"]
+                counters = {k.decode(): int(v) for k, v in txn.cursor(db=h.meta) if k.startswith(b"count.")}
+            return {"entries": entries, "bytes_used": self._used_bytes(h), "map_size": self.map_size, **counters}
+
+        return self._run(read)
 
     # --- writing (through the writer thread) ------------------------------------------------
 
@@ -126,9 +116,31 @@ class LmdbStore:
         self._writes.join()
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         self._writes.put(None)
         self._writer.join(timeout=10)
-        self._env.close()
+        envs.release(self._shared)  # the environment closes with the last store on it
+
+    def _run(self, work: Callable[[Handles], T]) -> T:
+        """``work`` inside the environment; after a corruption error, once more on the rebuilt
+        file; after another process grew the map, once more at its size."""
+        for attempt in (1, 2):
+            generation = -1
+            try:
+                with self._shared.use() as handles:
+                    generation = handles.generation
+                    return work(handles)
+            except lmdb.MapResizedError:
+                if attempt == 2:
+                    raise
+                self._shared.adopt_map_size()
+            except (lmdb.Error, msgspec.DecodeError, ValueError) as exc:
+                if attempt == 2 or not is_corruption(exc):
+                    raise
+                self._shared.rebuild(generation, exc)
+        raise AssertionError("unreachable")
 
     def _write_loop(self) -> None:
         last_sync = time.monotonic()
@@ -138,21 +150,15 @@ class LmdbStore:
                 batch.append(self._writes.get_nowait())
             closing = batch[-1] is None
             try:
-                ops = [op for op in batch if op is not None]
-                if self._used_bytes() > HIGH_WATER * self.map_size:
-                    self._evict()
-                try:
-                    self._apply(ops)
-                except lmdb.MapFullError:
-                    self._evict()
-                    self._apply(ops)
-                except lmdb.MapResizedError:
-                    self._env.set_mapsize(0)  # another process grew the map: adopt its size
-                    self._apply(ops)
+                ops = [op for op in batch if op is not None and op[0] != "rebuild"]
+                for op in batch:
+                    if op is not None and op[0] == "rebuild":  # a reader met a damaged page
+                        self._shared.rebuild(_SEQ.unpack(op[1])[0], lmdb.Error(op[2].decode()))
+                self._run(lambda h: self._write(h, ops))  # noqa: B023 - called at once
                 if time.monotonic() - last_sync > SYNC_EVERY_S or closing:
-                    self._env.sync(True)
+                    self._run(lambda h: h.env.sync(True))
                     last_sync = time.monotonic()
-            except lmdb.Error as exc:
+            except (lmdb.Error, msgspec.DecodeError, ValueError) as exc:
                 self.errors += 1
                 log.warning("cache write failed: %s", exc)
             finally:
@@ -161,93 +167,75 @@ class LmdbStore:
             if closing:
                 return
 
-    def _apply(self, ops: list[tuple[str, bytes, bytes]]) -> None:
+    def _write(self, h: Handles, ops: list[Op]) -> None:
+        if self._used_bytes(h) > HIGH_WATER * self.map_size:
+            self._evict(h)
+        try:
+            self._apply(h, ops)
+        except lmdb.MapFullError:
+            self._evict(h)
+            self._apply(h, ops)
+
+    def _apply(self, h: Handles, ops: list[Op]) -> None:
         with self._lock:
             counters, self._counters = self._counters, Counter()
-        with self._env.begin(write=True) as txn:
-            for op, key, value in ops:
-                if op == "put":
-                    self._store(txn, key, value)
-                elif op == "touch":
-                    raw = txn.get(key, db=self._entries)
-                    if raw is not None:
-                        self._store(txn, key, raw[_SEQ.size :], old=raw[: _SEQ.size])
-                elif op == "clear":
-                    txn.drop(self._entries, delete=False)
-                    txn.drop(self._order, delete=False)
-            for name, amount in counters.items():
-                meta_key = f"count.{name}".encode()
-                txn.put(meta_key, str(int(txn.get(meta_key, b"0", db=self._meta)) + amount).encode(), db=self._meta)
+        try:
+            with h.env.begin(write=True) as txn:
+                for op, key, value in ops:
+                    if op == "put":
+                        self._store(h, txn, key, value)
+                    elif op == "touch":
+                        raw = txn.get(key, db=h.entries)
+                        if raw is not None:
+                            self._store(h, txn, key, raw[_SEQ.size :], old=raw[: _SEQ.size])
+                    elif op == "clear":
+                        txn.drop(h.entries, delete=False)
+                        txn.drop(h.order, delete=False)
+                for name, amount in counters.items():
+                    meta_key = f"count.{name}".encode()
+                    txn.put(meta_key, str(int(txn.get(meta_key, b"0", db=h.meta)) + amount).encode(), db=h.meta)
+        except BaseException:
+            with self._lock:  # not committed: keep the counts for the next batch
+                self._counters.update(counters)
+            raise
 
-    def _store(self, txn: lmdb.Transaction, key: bytes, value: bytes, old: bytes | None = None) -> None:
+    def _store(self, h: Handles, txn: lmdb.Transaction, key: bytes, value: bytes, old: bytes | None = None) -> None:
         if old is None:
-            previous = txn.get(key, db=self._entries)
+            previous = txn.get(key, db=h.entries)
             old = bytes(previous[: _SEQ.size]) if previous is not None else None
         if old is not None:
-            txn.delete(old + key, db=self._order)
-        seq = _SEQ.pack(self._next_seq(txn))
-        txn.put(key, seq + value, db=self._entries)
-        txn.put(seq + key, b"", db=self._order)
+            txn.delete(old + key, db=h.order)
+        seq = int(txn.get(b"seq", b"0", db=h.meta)) + 1
+        txn.put(b"seq", str(seq).encode(), db=h.meta)
+        txn.put(key, _SEQ.pack(seq) + value, db=h.entries)
+        txn.put(_SEQ.pack(seq) + key, b"", db=h.order)
 
-    def _next_seq(self, txn: lmdb.Transaction) -> int:
-        seq = int(txn.get(b"seq", b"0", db=self._meta)) + 1
-        txn.put(b"seq", str(seq).encode(), db=self._meta)
-        return seq
-
-    def _evict(self) -> None:
+    def _evict(self, h: Handles) -> None:
         """Delete the least recently used entries, a small transaction at a time."""
         evicted = 0
         try:
-            while self._used_bytes() > LOW_WATER * self.map_size:
-                with self._env.begin(write=True) as txn:
-                    cursor = txn.cursor(db=self._order)
+            while self._used_bytes(h) > LOW_WATER * self.map_size:
+                with h.env.begin(write=True) as txn:
+                    cursor = txn.cursor(db=h.order)
                     if not cursor.first():
                         break
                     for _ in range(EVICT_BATCH):
-                        txn.delete(cursor.key()[_SEQ.size :], db=self._entries)
+                        txn.delete(cursor.key()[_SEQ.size :], db=h.entries)
                         evicted += 1
                         if not cursor.delete() or not cursor.key():
                             break
         except lmdb.MapFullError:
             # Too full even to delete a few entries: dropping whole trees needs no new pages.
             log.warning("completion cache %s is full: clearing it", self.directory)
-            with self._env.begin(write=True) as txn:
-                txn.drop(self._entries, delete=False)
-                txn.drop(self._order, delete=False)
+            with h.env.begin(write=True) as txn:
+                txn.drop(h.entries, delete=False)
+                txn.drop(h.order, delete=False)
         log.debug("cache evicted %d least recently used entries", evicted)
 
-    def _used_bytes(self) -> int:
-        with self._env.begin() as txn:
+    def _used_bytes(self, h: Handles) -> int:
+        with h.env.begin() as txn:
             total = 0
-            for db in (self._entries, self._order, self._meta):
+            for db in (h.entries, h.order, h.meta):
                 stat = txn.stat(db)
                 total += (stat["branch_pages"] + stat["leaf_pages"] + stat["overflow_pages"]) * stat["psize"]
         return total
-
-    def _open(self) -> None:
-        self._env = lmdb.open(str(self.directory), map_size=self.map_size, max_dbs=4, sync=False, metasync=False)
-        self._env.reader_check()  # clear slots left by readers that were killed
-        with self._env.begin(write=True) as txn:
-            if txn.get(b"meta") is None and txn.stat()["entries"] > 0:
-                # keys in the main database that are not our sub-databases: a cache of
-                # another layout; mark it so the caller starts over
-                self._env.close()
-                self._wipe()
-                self._env = lmdb.open(
-                    str(self.directory), map_size=self.map_size, max_dbs=4, sync=False, metasync=False
-                )
-        self._entries = self._env.open_db(b"entries")
-        self._order = self._env.open_db(b"order")  # sequence + key, oldest first
-        self._meta = self._env.open_db(b"meta")
-        with self._env.begin(write=True) as txn:
-            if txn.get(b"schema", db=self._meta) is None:
-                txn.put(b"schema", str(SCHEMA_VERSION).encode(), db=self._meta)
-
-    def _schema(self) -> bytes | None:
-        with self._env.begin() as txn:
-            value = txn.get(b"schema", db=self._meta)
-            return None if value is None else bytes(value)
-
-    def _wipe(self) -> None:
-        shutil.rmtree(self.directory, ignore_errors=True)
-        self.directory.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,8 @@
 
 The prefix keeps the lines nearest the cursor and the suffix the lines right after it;
 both are cut at line boundaries so the model sees whole lines (except the cursor's own).
-The prefix's first line moves in steps of ``START_STRIDE_LINES``, not with every keystroke,
+The prefix's first line moves in steps of ``START_STRIDE_LINES`` lines (smaller ones when few
+lines fit: a step never drops half of the lines the budget holds), not with every keystroke,
 so consecutive prompts share their tokens up to the cursor (KV reuse).
 
 Tokenizing is the expensive part (a few MB/s), so lines are measured with per-line token
@@ -140,7 +141,8 @@ def _fit_tail(text: str, budget: int, tokenize: Tokenize) -> tuple[list[int], in
             tokens = tokenize(text)
             if len(tokens) <= budget:
                 return tokens, len(text)
-            text = text[len(text) - int(len(text) * budget / len(tokens) * 0.95) :]
+            keep = int(len(text) * budget / len(tokens) * 0.95)
+            text = text[len(text) - min(max(keep, 1), len(text) - 1) :]  # shorter each time, down to one character
         return [], 0
     return _exact_tail(text, start, budget, tokenize)
 
@@ -169,19 +171,22 @@ def _fit_head(text: str, budget: int, tokenize: Tokenize) -> tuple[list[int], in
 
 
 def _stable_start(prefix: str, start: int) -> int:
-    """Move a window start forward to the next line whose number is a multiple of
-    ``START_STRIDE_LINES``, so that it stays put while the user types and the model's KV
-    cache keeps the whole prompt (a start that slides each keystroke re-evaluates it all)."""
+    """Move the window start ``start`` (a line start) forward to the next line whose number
+    is a multiple of ``START_STRIDE_LINES``, so that it stays put while the user types and the
+    model's KV cache keeps the whole prompt (a start that slides each keystroke re-evaluates it
+    all). The move may drop fewer than half of the whole lines that fit: past that, the next
+    multiple of the largest power of two under 16 that keeps them (with few lines fitting, a
+    fixed 16 could move the start onto the cursor's own line and leave no prefix at all).
+    Powers of two share their multiples, so the start still stays put while it can."""
+    fitting = prefix.count("\n", start)  # whole lines from ``start`` to the cursor's line
     line = prefix.count("\n", 0, start)
-    if start > 0 and prefix[start - 1] != "\n":
-        line += 1  # a cut inside a line: the next whole line
-    target = -(-line // START_STRIDE_LINES) * START_STRIDE_LINES
-    position = start if prefix[start - 1 : start] in ("", "\n") else prefix.find("\n", start) + 1
-    for _ in range(target - line):
+    stride = START_STRIDE_LINES
+    while stride > 1 and -line % stride >= max(1, fitting // 2):
+        stride //= 2
+    position = start
+    for _ in range(-line % stride):  # fewer lines than ``fitting``: each has its newline
         position = prefix.find("\n", position) + 1
-        if position <= 0:  # not that many lines before the cursor: keep the fitted start
-            return start
-    return position if position > 0 else start
+    return position
 
 
 def local_window(prefix: str, suffix: str, budget: int, suffix_share: float, tokenize: Tokenize) -> Window:

@@ -46,6 +46,18 @@ def parse(
 
 
 _CHUNK = 65536  # bytes handed to the parser per read: a read never copies much, and costs nothing measurable
+# The sizes a read hands out: powers of two up to _CHUNK, and 1-3 bytes for a file's last character. A
+# read at a character's first byte then always gets the whole character (tree-sitter reads again, once,
+# at a character the previous chunk cut).
+_SIZES = (1, 2, 3, *(1 << bit for bit in range(2, _CHUNK.bit_length())))
+
+
+def _buffers() -> dict[int, bytearray]:
+    """This thread's read buffers, one per size in ``_SIZES`` (128 KB in all), reused by every parse."""
+    buffers: dict[int, bytearray] | None = getattr(_local, "buffers", None)
+    if buffers is None:
+        buffers = _local.buffers = {size: bytearray(size) for size in _SIZES}
+    return buffers
 
 
 def parse_until(
@@ -54,14 +66,33 @@ def parse_until(
     """Parse ``source`` (incrementally, given an edited ``old_tree``); None past ``deadline``, a
     ``time.perf_counter()`` value. Only the callback form of parse() honours a progress
     callback, the way to time out since tree-sitter 0.25 (an exception raised in the read
-    callback does not stop a parse: tree-sitter keeps reading, then raises SystemError)."""
+    callback does not stop a parse: tree-sitter keeps reading, then raises SystemError).
 
-    # bytes, not a memoryview: with one, Node.text crashes (py-tree-sitter issue #435).
-    def read(offset: int, _point: tree_sitter.Point) -> bytes:
-        return source[offset : offset + _CHUNK]
+    py-tree-sitter 0.26.1 never releases what the read callback returns (each object keeps
+    three references too many): fresh slices of the source leaked about one document per
+    keystroke. So the reads hand out this thread's few fixed buffers, refilled on each read
+    (tree-sitter uses a chunk only until its next read), and the leaked references pin only
+    objects that live for good anyway. Sizes are powers of two so that a handful of buffers
+    covers every read, whatever the length of the source."""
+    buffers = _buffers()
+    whole = memoryview(source)
+    parsing = True
+
+    def read(offset: int, _point: tree_sitter.Point) -> bytes | bytearray:
+        if not parsing:
+            # Node.text on the finished tree calls this too: it releases what it gets, and wants
+            # bytes (with a memoryview it crashes, py-tree-sitter issue #435).
+            return source[offset : offset + _CHUNK]
+        left = len(source) - offset
+        if left <= 0:
+            return b""
+        size = left if left < 4 else 1 << (min(left, _CHUNK).bit_length() - 1)
+        buffer = buffers[size]
+        buffer[:] = whole[offset : offset + size]
+        return buffer
 
     def past_deadline(_offset: int, _has_error: bool) -> bool:
-        return time.perf_counter() > deadline
+        return time.perf_counter() > deadline  # a bool: the binding never releases what this returns either
 
     try:
         if old_tree is None:  # parse() takes no None for it
@@ -70,6 +101,8 @@ def parse_until(
     except ValueError:  # cancelled by the callback
         parser.reset()  # otherwise the next parse resumes this one
         return None
+    finally:
+        parsing = False
 
 
 def errors_with_insertion(

@@ -1,15 +1,23 @@
-"""`copilot-lsp complete` and `copilot-lsp doctor` as a user runs them."""
+"""`copilot-lsp complete`, `doctor`, `cache` and `serve` as a user runs them, and how every
+command ends on Ctrl-C, a busy port or a reader that closes its output."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+from subprocess import PIPE
 
 import pytest
 
 from tests.support.gguf_files import write_chat_model_without_fim
+from tests.support.interrupt import INTERRUPTED, first_line, sigint_reaches_children
 
 CLI = [sys.executable, "-m", "copilot.lsp"]
 
@@ -120,3 +128,113 @@ def test_doctor_reports_a_truncated_cache(source: Path, isolated_dirs: Path) -> 
     assert "[FAIL] cache:" in result.stdout and "truncated" in result.stdout
     assert run("complete", f"{source}:1:1").returncode == 0  # the server side rebuilds it
     assert "[ok] cache" in run("doctor").stdout
+
+
+def test_cache_stats_counts_in_mib(tmp_path: Path) -> None:
+    result = run("cache", "stats")
+    assert re.search(r"^size +0\.0 MiB of 256 MiB$", result.stdout, re.M), result.stdout  # cache.max_size_mb
+    config = write_config(tmp_path, f'[cache]\nmax_size_mb = 64\ndir = "{tmp_path / "small"}"\n')
+    other = run("cache", "stats", config=config)
+    assert re.search(r"^size +0\.0 MiB of 64 MiB$", other.stdout, re.M), other.stdout
+
+
+def test_complete_in_an_ignored_file_says_which_rule_ignores_it(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".copilotignore").write_text("secrets/\n")
+    secret = tmp_path / "secrets" / "keys.py"
+    secret.parent.mkdir()
+    secret.write_text("import os\nAPI_KEY = os.\n")
+    result = run("complete", f"{secret}:2:14")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""  # no empty line for a completion that was never asked for
+    assert f"no completion: {secret} never enters a prompt (ignored by .copilotignore: secrets/)" in result.stderr
+    env_file = tmp_path / ".env"
+    env_file.write_text("TOKEN=\n")
+    result = run("complete", f"{env_file}:1:7")
+    assert result.returncode == 0 and "(ignored by default: .env)" in result.stderr
+
+
+def test_a_busy_port_is_one_line_and_nothing_says_listening() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run("serve", "--tcp", f"127.0.0.1:{port}")
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert f"error: port {port} on 127.0.0.1 is already in use" in result.stderr
+    assert f"make run PORT={port + 1}" in result.stderr and f"serve --tcp 127.0.0.1:{port + 1}" in result.stderr
+    assert "listening" not in result.stderr
+
+
+@pytest.mark.parametrize("spec", ["2087", "localhost:http", "127.0.0.1:70000"])
+def test_a_tcp_address_that_is_not_host_port_is_one_line(spec: str) -> None:
+    result = run("serve", "--tcp", spec)
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"error: --tcp expects HOST:PORT with a port from 1 to 65535 (e.g. 127.0.0.1:2087), got {spec!r}\n"
+    )
+
+
+@pytest.mark.parametrize("command", [["models", "list", "--json"], ["stats", "--json"], ["doctor"]])
+def test_a_reader_that_closes_early_ends_the_command_quietly(command: list[str]) -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has gone before the first byte, as `| head -c 0` does
+    try:
+        result = subprocess.run([*CLI, *command], stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=300)
+    finally:
+        os.close(write_end)
+    assert result.stderr == ""  # neither a traceback nor Python's "Exception ignored" at exit
+    assert result.returncode == 141  # as a process ended by SIGPIPE
+
+
+def connect_within(port: int, seconds: float = 60.0) -> socket.socket:
+    """A client connection to the server on ``port`` (it binds just after saying "listening")."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return socket.create_connection(("127.0.0.1", port), timeout=seconds)
+        except ConnectionRefusedError:
+            assert time.monotonic() < deadline, f"nothing listened on port {port}"
+            time.sleep(0.1)
+
+
+def test_ctrl_c_ends_a_tcp_server_in_one_line() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with (
+        sigint_reaches_children(),
+        subprocess.Popen([*CLI, "serve", "--tcp", f"127.0.0.1:{port}"], stderr=PIPE) as server,
+    ):
+        try:
+            assert server.stderr is not None
+            assert b"listening on" in first_line(server.stderr)
+            with connect_within(port):  # a client session is open
+                server.send_signal(signal.SIGINT)
+                code = server.wait(60)
+            rest = server.stderr.read().decode()
+        finally:
+            server.kill()
+    assert code == 130
+    assert rest == INTERRUPTED + "\n"  # nothing else: no traceback
+
+
+def test_ctrl_c_ends_a_stdio_server_in_one_line_while_the_editor_keeps_stdin_open(tmp_path: Path) -> None:
+    (tmp_path / "walk.py").write_text("import os\n")  # a workspace: its index is being built
+    with sigint_reaches_children(), subprocess.Popen([*CLI, "serve"], stdin=PIPE, stdout=PIPE, stderr=PIPE) as server:
+        try:
+            assert server.stdin is not None and server.stdout is not None and server.stderr is not None
+            params = {"processId": os.getpid(), "rootUri": tmp_path.as_uri(), "capabilities": {}}
+            body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params}).encode()
+            server.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+            server.stdin.flush()
+            assert first_line(server.stdout).startswith(b"Content-Length:")  # initialized: the pipeline runs
+            server.send_signal(signal.SIGINT)
+            code = server.wait(60)  # stdin is still open: the server must not wait for it
+            stderr = server.stderr.read().decode()  # to the end: no process of the server's is left holding it
+        finally:
+            server.kill()
+    assert code == 130
+    assert stderr.splitlines()[-1] == INTERRUPTED, stderr  # after what the server logged while it ran
+    assert stderr.count(INTERRUPTED) == 1 and "Traceback" not in stderr and "Warning" not in stderr

@@ -9,8 +9,10 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from copilot import paths
 from copilot.models import DEFAULT_MODEL_PATH
 from tests.support.gguf_files import QWEN_FIM, write_chat_model_without_fim, write_fim_model, write_tiny_model
 from tests.support.hub_server import HubServer
+from tests.support.interrupt import INTERRUPTED, sigint_reaches_children
 
 CLI = [sys.executable, "-m", "copilot.lsp"]
 REPO, FILE = "tester/tiny-GGUF", "tiny-q8_0.gguf"
@@ -65,6 +68,8 @@ def test_list_shows_the_catalogue_and_what_is_in_use() -> None:
 
 
 def test_info_reads_the_header_and_refuses_chat_models(tmp_path: Path) -> None:
+    readable = run("models", "info", "copilot-default")
+    assert f"({DEFAULT_MODEL_PATH.stat().st_size / 2**20:.1f} MiB)" in readable.stdout  # sizes in MiB
     result = run("models", "info", "copilot-default", "--json")
     assert result.returncode == 0, result.stderr
     info = json.loads(result.stdout)
@@ -172,6 +177,9 @@ def test_quantize_the_default_model_and_report_greedy_agreement(tmp_path: Path) 
     result = run("models", "quantize", "copilot-default", str(out), "--type", "q8_0", "--agreement", "4")
     assert result.returncode == 0, result.stderr
     assert out.stat().st_size < DEFAULT_MODEL_PATH.stat().st_size * 0.6  # 8.5 of 16 bits per weight
+    after, before = out.stat().st_size / 2**20, DEFAULT_MODEL_PATH.stat().st_size / 2**20
+    line = re.escape(f"{out}: q8_0, {after:.1f} MiB (") + r"\d+" + re.escape(f"% of {before:.1f} MiB)")
+    assert re.search(f"^{line}$", result.stdout, re.M), result.stdout  # sizes in MiB
     share = float(re.search(r"greedy agreement with copilot-default\.gguf: ([\d.]+)%", result.stdout).group(1))  # type: ignore[union-attr]
     assert share >= 90.0  # Q8_0 is nearly lossless; a broken quantiser would agree far less
     info = json.loads(run("models", "info", str(out), "--json").stdout)
@@ -218,7 +226,10 @@ def test_a_full_disk_is_reported_before_downloading(model_bytes: bytes, monkeypa
 
     add_to_user_catalogue("tiny")
     monkeypatch.setattr(hub_module.shutil, "disk_usage", lambda _: shutil._ntuple_diskusage(10**9, 10**9 - 1000, 1000))  # type: ignore[attr-defined]
-    with HubServer({f"{REPO}/{FILE}": model_bytes}) as hub, pytest.raises(ModelError, match=r"^not enough disk space"):
+    with (
+        HubServer({f"{REPO}/{FILE}": model_bytes}) as hub,
+        pytest.raises(ModelError, match=r"^not enough disk space in .*: the file needs 24 MiB more, 0 MiB are free$"),
+    ):
         hub_module.pull("tiny", endpoint=hub.url, progress=False)
     assert hub.gets() == []  # nothing was downloaded
 
@@ -245,3 +256,55 @@ def test_use_a_pulled_model_turns_on_its_pulled_draft(tmp_path: Path) -> None:
     assert data["speculative"]["draft_model"] == str((paths.data_dir() / "models" / "small.gguf").resolve())
     listed = run("models", "list")
     assert re.search(r"^\* big .* small .* yes", listed.stdout, re.M)
+
+
+def refused_endpoint() -> str:
+    """An address on loopback where nothing listens: connections are refused at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def test_an_unreachable_hub_is_named_and_no_resume_is_promised() -> None:
+    add_to_user_catalogue("tiny")
+    endpoint = refused_endpoint()
+    env = {**os.environ, "HF_ENDPOINT": endpoint, "HF_HOME": str(paths.cache_dir() / "hf")}
+    result = run("models", "pull", "tiny", "--quiet", env=env)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1, result.stderr  # one line, no traceback
+    assert f"error: download of tiny from {endpoint} ($HF_ENDPOINT; --endpoint overrides it) failed" in result.stderr
+    assert "run the same command again to retry (nothing was downloaded)" in result.stderr
+    assert "resume" not in result.stderr
+    env.pop("HF_ENDPOINT")
+    result = run("models", "pull", "tiny", "--quiet", "--endpoint", endpoint, env=env)
+    assert result.returncode == 1 and f"from {endpoint} (--endpoint) failed" in result.stderr
+
+
+def test_ctrl_c_mid_download_is_one_line_and_what_was_downloaded_is_offered_for_resuming(model_bytes: bytes) -> None:
+    add_to_user_catalogue("tiny")
+    staging = paths.data_dir() / "models" / ".downloads"
+    with HubServer({f"{REPO}/{FILE}": model_bytes}) as hub:
+        hub.faults.stall_after = 12 << 20
+        with sigint_reaches_children():
+            process = subprocess.Popen(
+                [*CLI, "models", "pull", "tiny", "--quiet"], env=hub_env(hub), stderr=subprocess.PIPE, text=True
+            )
+        try:
+            assert hub.faults.stalled.wait(120), "the download never started"
+            deadline = time.monotonic() + 60
+            while not any(p.stat().st_size for p in staging.glob("*.partial")) and time.monotonic() < deadline:
+                time.sleep(0.1)  # until the client has written some of what it received
+            process.send_signal(signal.SIGINT)
+            _, stderr = process.communicate(timeout=60)
+        finally:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130
+    assert stderr == INTERRUPTED + "\n"
+    (partial,) = staging.glob("*.partial")
+    kept = partial.stat().st_size
+    assert 0 < kept <= 12 << 20
+    env = {**os.environ, "HF_ENDPOINT": refused_endpoint(), "HF_HOME": str(paths.cache_dir() / "hf")}
+    result = run("models", "pull", "tiny", "--quiet", env=env)  # the hub is gone now
+    assert result.returncode == 1
+    assert f"run the same command again to resume ({kept / 2**20:.1f} MiB downloaded so far are kept)" in result.stderr

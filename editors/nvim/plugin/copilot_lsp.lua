@@ -17,8 +17,9 @@ local actions = {
         vim.notify("copilot-lsp: " .. err, vim.log.levels.WARN)
         return
       end
-      local lines = vim.split(vim.inspect({ counts = stats.counts, p50_ms = stats.p50_ms, cost = stats.cost }), "\n")
-      vim.api.nvim_echo({ { table.concat(lines, "\n") } }, false, {})
+      -- In the message history too, so :messages shows it again.
+      local lines = require("copilot_lsp.stats").lines(stats)
+      vim.api.nvim_echo({ { table.concat(lines, "\n") } }, true, {})
     end)
   end,
   log = function()

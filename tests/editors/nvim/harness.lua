@@ -86,6 +86,83 @@ function H.edit(path, row)
 end
 
 H.cmd = vim.json.decode(os.getenv("COPILOT_LSP_CMD"))
+
+--- The server command with its log written to ``path`` (``--log-file``) instead of stderr.
+function H.cmd_logging_to(path)
+  local cmd = vim.deepcopy(H.cmd)
+  table.insert(cmd, #cmd, "--log-file")
+  table.insert(cmd, #cmd, path)
+  return cmd
+end
+
+--- Requests of ``client`` still waiting for their answer.
+function H.pending(client)
+  local n = 0
+  for _, request in pairs(client.requests) do
+    if request.type == "pending" then
+      n = n + 1
+    end
+  end
+  return n
+end
+
+--- The server's copilot/stats answer.
+function H.stats(client)
+  local stats
+  client:request("copilot/stats", { recent = 0 }, function(_, result) stats = result end, 0)
+  return H.wait("copilot/stats", function() return stats end, 10000)
+end
+
+--- A file's text ("" when it does not exist).
+function H.read(path)
+  local file = io.open(path, "r")
+  if file == nil then
+    return ""
+  end
+  local text = file:read("*a")
+  file:close()
+  return text
+end
+
+--- "" when ``text`` lacks ``needle``, else a line saying how many lines of ``where`` have it.
+function H.lines_with(text, needle, where)
+  local lines = vim.tbl_filter(function(line) return line:find(needle, 1, true) ~= nil end, vim.split(text, "\n"))
+  if #lines == 0 then
+    return ""
+  end
+  return ("\n%s has %d line(s) with %q, e.g. %s"):format(where, #lines, needle, lines[1])
+end
+
+-- The checkout: this file is tests/editors/nvim/harness.lua in it.
+H.root = vim.fs.dirname(vim.fs.dirname(vim.fs.dirname(vim.fs.dirname(os.getenv("COPILOT_HARNESS")))))
+
+--- The ```lua block of editors/nvim/README.md that contains ``marker``, with this checkout
+--- in place of /path/to/copilot-lsp, ready to run.
+function H.readme_snippet(marker)
+  local readme = H.read(H.root .. "/editors/nvim/README.md")
+  for block in readme:gmatch("```lua\n(.-)```") do
+    if block:find(marker, 1, true) then
+      return (block:gsub("/path/to/copilot%-lsp", function() return H.root end))
+    end
+  end
+  error("editors/nvim/README.md has no lua snippet with " .. marker, 2)
+end
+
+--- Settings the servers read from config.toml (for servers started without init_options,
+--- as the README's snippets start them): the same as ``H.init_options``.
+function H.write_config()
+  local dir = os.getenv("XDG_CONFIG_HOME") .. "/copilot-lsp"
+  vim.fn.mkdir(dir, "p")
+  vim.fn.writefile({
+    "[completion]",
+    "max_prefill_ms = 0",
+    "max_decode_ms = 0",
+    "debounce_ms = 0",
+    "[cache]",
+    "prefetch = false",
+  }, dir .. "/config.toml")
+end
+
 H.file = os.getenv("COPILOT_TEST_FILE")
 H.init_options = {
   completion = { max_prefill_ms = 0, max_decode_ms = 0, debounce_ms = 0 },

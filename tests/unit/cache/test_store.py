@@ -143,9 +143,13 @@ def test_truncated_file_is_detected_before_any_read(tmp_path: Path) -> None:
 
 def test_damaged_value_is_a_miss_not_a_crash(tmp_path: Path) -> None:
     store = LmdbStore(tmp_path / "c", 16)
-    with store._env.begin(write=True) as txn:
-        txn.put(b"bad", b"\x00" * 8 + b"\xc1 not msgpack", db=store._entries)
+    store.put(b"good", entry("kept"))
+    store.flush()
+    with store._shared.use() as h, h.env.begin(write=True) as txn:
+        txn.put(b"bad", b"\x00" * 8 + b"\xc1 not msgpack", db=h.entries)
     assert store.get(b"bad") is None and store.errors == 1
+    store.flush()
+    assert store.get(b"good") == entry("kept")  # one bad value is no reason to rebuild
     store.close()
 
 
@@ -183,8 +187,8 @@ def test_writer_killed_mid_write_leaves_a_usable_cache(tmp_path: Path) -> None:
     writer.stdout.close()
     store = LmdbStore(directory, 64)
     assert store.stats()["entries"] > 0  # what was committed before the kill is there
-    with store._env.begin() as txn:
-        keys = [bytes(k) for k, _ in zip(txn.cursor(db=store._entries).iternext(values=False), range(50), strict=False)]
+    with store._shared.use() as h, h.env.begin() as txn:
+        keys = [bytes(k) for k, _ in zip(txn.cursor(db=h.entries).iternext(values=False), range(50), strict=False)]
     assert keys and all(store.get(k) is not None for k in keys)
     store.put(b"after", entry("still works"))
     store.flush()

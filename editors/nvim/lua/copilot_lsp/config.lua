@@ -7,7 +7,7 @@ M.defaults = {
   debounce_ms = 75, -- wait after a keystroke before asking (the request in flight is cancelled at once)
   auto_trigger = true,
   filetypes = { ["*"] = true }, -- e.g. { ["*"] = true, markdown = false }
-  init_options = {}, -- the server's settings (README, Configuration), sent as initializationOptions
+  init_options = vim.empty_dict(), -- the server's settings (README, Configuration), sent as initializationOptions
   highlight = "Comment",
   keymaps = {
     accept = "<Tab>",
@@ -53,6 +53,9 @@ function M.resolve(opts)
           config.keymaps[name] = lhs
         end
       end
+    elseif key == "init_options" and next(value) ~= nil and vim.islist(value) then
+      local message = "copilot_lsp: option \"init_options\" must be a table of settings by name, got a list"
+      table.insert(errors, message .. ": using the default")
     elseif key == "debounce_ms" and value < 0 then
       table.insert(errors, "copilot_lsp: option \"debounce_ms\" must be >= 0: using the default")
     else

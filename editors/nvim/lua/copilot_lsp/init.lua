@@ -67,8 +67,11 @@ end
 
 local function cancel(buf)
   local running = inflight[buf]
-  if running then
-    inflight[buf] = nil
+  inflight[buf] = nil
+  -- Only a request still pending: one already answered is unknown to the server (its reply
+  -- may be queued here, ahead of our callback), and cancelling it only logs errors on both sides.
+  local request = running and running.client.requests[running.id]
+  if request and request.type == "pending" then
     pcall(running.client.cancel_request, running.client, running.id)
   end
 end
@@ -100,8 +103,9 @@ function M.request(buf, explicit)
   if not explicit then
     params.context = { triggerKind = 2 }
   end
-  local ok, id = client:request(method, params, function(err, result)
-    if inflight[buf] and inflight[buf].id == id then
+  local ok, id = client:request(method, params, function(err, result, ctx)
+    -- ctx.request_id, not `id`: that local is not in scope inside its own statement.
+    if inflight[buf] and inflight[buf].id == ctx.request_id then
       inflight[buf] = nil
     end
     if err or not vim.api.nvim_buf_is_valid(buf) then
@@ -284,11 +288,15 @@ function M.attach(buf)
   if not enabled_for(buf) then
     return
   end
+  local init_options = M.config.init_options
+  if next(init_options) == nil then
+    init_options = vim.empty_dict() -- an empty Lua table would be sent as a JSON array
+  end
   vim.lsp.start({
     name = NAME,
     cmd = M.config.cmd,
     root_dir = root_dir(buf),
-    init_options = M.config.init_options,
+    init_options = init_options,
     handlers = { [PARTIAL] = on_partial },
   }, { bufnr = buf })
 end

@@ -1,0 +1,99 @@
+"""How the ``copilot-lsp`` command ends when the user stops it or stops reading its output:
+one line, never a traceback.
+
+Ctrl-C (SIGINT) ends any command with ``copilot-lsp: interrupted`` and exit status 130; a
+reader that closes stdout early (``copilot-lsp stats --json | head``) ends it quietly with
+141, as a process killed by SIGPIPE would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import functools
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+from collections.abc import Callable
+from types import FrameType
+from typing import ParamSpec
+
+log = logging.getLogger(__name__)
+
+INTERRUPTED = "copilot-lsp: interrupted"
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
+
+P = ParamSpec("P")
+
+
+def say(line: str) -> None:
+    """One line on stderr, which may itself be gone (``2>&1 | head``)."""
+    with contextlib.suppress(OSError):
+        print(line, file=sys.stderr, flush=True)
+
+
+def one_line_exits(main: Callable[P, int]) -> Callable[P, int]:
+    """``main`` with the interrupt and the closed pipe turned into their one-line endings."""
+
+    @functools.wraps(main)
+    def run(*args: P.args, **kwargs: P.kwargs) -> int:
+        try:
+            status = main(*args, **kwargs)
+            sys.stdout.flush()  # a reader that has gone shows here, not as a warning at exit
+            return status
+        except KeyboardInterrupt:
+            say(INTERRUPTED)
+            return EXIT_INTERRUPTED
+        except BrokenPipeError:
+            # What is still buffered for stdout is flushed at exit: into /dev/null, not the closed pipe.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return EXIT_BROKEN_PIPE
+
+    return run
+
+
+def end_serve_on_interrupt(stop: Callable[[], None]) -> None:
+    """Ctrl-C on ``serve``: ``stop`` the pipeline, say so in one line and leave with 130.
+
+    Not by KeyboardInterrupt: over stdio pygls swallows it and then waits for its stdin reader
+    thread, which stays blocked until the editor (or the terminal) sends more. So the server
+    ends what a normal exit would (its pipeline, its child processes, the exit functions) and
+    leaves without waiting for that thread. A SIGINT that is ignored (``nohup``, a script's
+    background job) stays ignored.
+    """
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return
+    ending = False
+
+    def leave() -> None:
+        try:
+            stop()
+        except Exception:
+            log.exception("stopping the server after an interrupt failed")
+        children = multiprocessing.active_children()  # the workspace index's parser: not left orphaned
+        for child in children:
+            child.terminate()
+        for child in children:
+            child.join(5)
+        atexit._run_exitfuncs()  # what a normal exit runs (multiprocessing's clean-up, the log's flush)
+        say(INTERRUPTED)
+        os._exit(EXIT_INTERRUPTED)  # not sys.exit: it would wait for the thread blocked reading stdin
+
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        nonlocal ending
+        if ending:  # a second Ctrl-C does not wait for the first
+            say(INTERRUPTED)
+            os._exit(EXIT_INTERRUPTED)
+        ending = True
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # the server is not running yet: the ordinary way out
+            raise KeyboardInterrupt from None
+        loop.call_soon_threadsafe(leave)  # between two callbacks, not in the middle of one
+
+    signal.signal(signal.SIGINT, on_sigint)
