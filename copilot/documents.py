@@ -216,21 +216,18 @@ class Document:
         """Apply the changes of one didChange, in order (each is relative to the previous)."""
         for change in changes:
             check_text(self.uri, change.text)
-        text = self.text
         edits: list[tuple[int, int, str, str] | str] = []  # for the syntax tree: a str replaces the whole text
         for change in changes:
             if change.start is None or change.end is None:
                 edits.append(change.text)
-                text = change.text
-                self._line_starts = self._index(text)
+                self.text = change.text
+                self._line_starts = self._index(change.text)
             else:
                 start = self.offset_at(change.start, encoding, strict=False)
                 end = max(start, self.offset_at(change.end, encoding, strict=False))
-                edits.append((start, end, change.text, text))
-                text = text[:start] + change.text + text[end:]
-                self.text = text
+                edits.append((start, end, change.text, self.text))
+                self.text = self.text[:start] + change.text + self.text[end:]
                 self._reindex(start, end, change.text)
-            self.text = text
         self.version = version
         self._update_syntax(edits)
 

@@ -280,12 +280,12 @@ def create_server(config: config_mod.Config, problems: Sequence[config_mod.Probl
     def did_open(ls: CopilotServer, params: types.DidOpenTextDocumentParams) -> None:
         doc = params.text_document
         try:
-            ls.documents.open(doc.uri, doc.language_id, doc.version, doc.text)
+            document = ls.documents.open(doc.uri, doc.language_id, doc.version, doc.text)
         except CopilotError as exc:
             log.error("%s", exc)
             return
         if ls.pipeline:
-            ls.pipeline.opened(doc.uri)
+            ls.pipeline.opened(document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: CopilotServer, params: types.DidChangeTextDocumentParams) -> None:
@@ -293,21 +293,23 @@ def create_server(config: config_mod.Config, problems: Sequence[config_mod.Probl
         started = time.perf_counter()
         changes = convert.changes(params.content_changes)
         try:
-            ls.documents.get(uri).apply(changes, params.text_document.version, ls.encoding)
-            ls.sync_ms[uri] = (time.perf_counter() - started) * 1000
+            document = ls.documents.get(uri)
+            document.apply(changes, params.text_document.version, ls.encoding)
+            ls.sync_ms[document.uri] = (time.perf_counter() - started) * 1000
         except CopilotError as exc:
             log.error("%s", exc)
             ls.documents.close(uri)  # out of step with the editor: forget it until it is reopened
             return
         if ls.pipeline:
-            ls.pipeline.changed(uri, changes)
+            ls.pipeline.changed(document.uri, changes)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: CopilotServer, params: types.DidCloseTextDocumentParams) -> None:
-        ls.documents.close(params.text_document.uri)
-        ls.sync_ms.pop(params.text_document.uri, None)
+        closed = ls.documents.close(params.text_document.uri)
+        uri = closed.uri if closed is not None else params.text_document.uri
+        ls.sync_ms.pop(uri, None)
         if ls.pipeline:
-            ls.pipeline.forget(params.text_document.uri)
+            ls.pipeline.forget(uri)
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def inline_completion(ls: CopilotServer, params: types.InlineCompletionParams) -> types.InlineCompletionList:

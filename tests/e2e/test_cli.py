@@ -73,6 +73,14 @@ def test_doctor_passes_on_a_fresh_install() -> None:
     assert "[ok] model weights" in result.stdout
 
 
+def test_doctor_recommends_a_real_model_for_this_machine() -> None:
+    result = run("doctor")
+    line = next(line for line in result.stdout.splitlines() if "model size" in line)
+    assert line.startswith("[ok] model size: for this machine: qwen2.5-coder-")
+    name = line.split("for this machine: ")[1].split(" ")[0]
+    assert f"fix: copilot-lsp models pull {name} && copilot-lsp models use {name}" in result.stdout
+
+
 def test_doctor_names_each_problem_and_its_fix(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")

@@ -162,3 +162,20 @@ def test_doctor_refuses_a_draft_of_another_vocabulary(tmp_path: Path) -> None:
     assert f"[FAIL] draft model: {draft} cannot draft for the model:" in result.stdout
     assert "fix: set speculative.draft_model to a small GGUF of the model's family" in result.stdout
     assert "1 problem(s) found" in result.stdout
+
+
+async def test_values_llama_cpp_or_lmdb_would_crash_on_are_refused_and_the_server_completes(tmp_path: Path) -> None:
+    """{"model": {"n_ctx": 1}} aborted the process in llama.cpp (GGML_ASSERT); a negative cache
+    size failed initialize with a traceback. Both are now problems, and their defaults apply."""
+    client = await start(tmp_path, "[completion]\n" + NO_BUDGETS, {"model": {"n_ctx": 1}, "cache": {"max_size_mb": -1}})
+    try:
+        (message,) = config_messages(client)
+        assert "initializationOptions: model.n_ctx = 1" in message
+        assert "initializationOptions: cache.max_size_mb = -1" in message
+        uri = "file:///table.py"
+        open_doc(client, uri, REPETITIVE + "    ")
+        await complete(client, uri, 41, 4)
+        record = await last_record(client)
+        assert record.route == "local" and record.generated_tokens > 0
+    finally:
+        await stop(client)
