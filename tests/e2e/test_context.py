@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import pytest_lsp
 from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
 from pytest_lsp import ClientServerConfig, LanguageClient
 
 from tests.support.lsp_client import inline_params, open_doc, server_env
@@ -161,8 +162,9 @@ async def test_the_server_inspects_and_completes_with_the_workspace_index(
     stats = await client.protocol.send_request_async("copilot/stats", {"recent": 1})
     record = stats.recent[-1]
     assert record.context_snippets >= 1 and record.context_tokens > 0
-    bad = await client.protocol.send_request_async("copilot/inspectContext", {"position": {}})
-    assert "needs textDocument.uri" in bad.error
+    # Params without a document are InvalidParams saying what is missing (issue 21: every request an answer).
+    with pytest.raises(JsonRpcInvalidParams, match=r"required field missing @ \$\.params\.textDocument"):
+        await client.protocol.send_request_async("copilot/inspectContext", {"position": {}})
 
 
 BAD_INPUTS = {
