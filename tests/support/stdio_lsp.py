@@ -18,7 +18,9 @@ import subprocess
 import threading
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import Any
+
+from .raw_stdio import read_message  # one reader of the server's frames for both clients
 
 TIMEOUT_S = 120.0  # generous: the machine is shared, and a timeout only bounds a hung server
 
@@ -74,7 +76,7 @@ class StdioServer:
     def _read(self) -> None:
         stdout = self.process.stdout
         assert stdout is not None
-        while (message := _read_message(stdout)) is not None:
+        while (message := read_message(stdout)) is not None:
             if "method" in message and "id" in message:  # a request from the server
                 self._send({"id": message["id"], "result": None})
             elif "method" in message:
@@ -102,21 +104,3 @@ class StdioServer:
             if stream is not None:
                 stream.close()
         return code
-
-
-def _read_message(stream: IO[bytes]) -> dict[str, Any] | None:
-    length = None
-    while True:
-        line = stream.readline()
-        if not line:
-            return None
-        if line in (b"\r\n", b"\n"):
-            break
-        name, _, value = line.decode("ascii").partition(":")
-        if name.strip().lower() == "content-length":
-            length = int(value)
-    if length is None:
-        raise ValueError("a message without Content-Length")
-    body = stream.read(length)
-    message: dict[str, Any] = json.loads(body)
-    return message
