@@ -25,8 +25,8 @@ from typing import Any, NamedTuple
 
 import httpx
 
+from copilot.config import MIN_PROMPT_TOKENS, PROMPT_MARGIN
 from copilot.inference.gguf_info import read_info
-from copilot.pipeline.prompting import PROMPT_MARGIN
 
 # The llama.cpp build options of the bindings (Makefile's CMAKE_ARGS): the same CPU kernels.
 BUILD_OPTIONS = (
@@ -140,7 +140,7 @@ def matched_settings(model: Path, n_ctx: int, prompt_tokens: int, max_tokens: in
     chunks only from what ``n_ctx`` has left beyond that and twice the answer."""
     info = read_info(model)
     n_ctx = min(n_ctx, info.context_length or n_ctx)
-    budget = max(16, min(prompt_tokens, n_ctx - max_tokens - PROMPT_MARGIN))
+    budget = max(MIN_PROMPT_TOKENS, min(prompt_tokens, n_ctx - max_tokens - PROMPT_MARGIN))
     return Matched(n_ctx, budget, info.fim_order == "spm")
 
 

@@ -27,9 +27,9 @@ from .errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-# The smallest prompt the pipeline makes and the FIM marker tokens (with one spare) it
-# adds: copilot/pipeline/prompting.py's max(16, ...) budget and PROMPT_MARGIN (a test keeps
-# them equal). model.n_ctx must hold them and completion.max_tokens.
+# The smallest prompt the pipeline makes and the FIM marker tokens (with one spare) it adds
+# (copilot/pipeline/prompting.py sizes its budget with both). model.n_ctx must hold them and
+# completion.max_tokens.
 MIN_PROMPT_TOKENS = 16
 PROMPT_MARGIN = 4
 

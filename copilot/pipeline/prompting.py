@@ -12,7 +12,7 @@ from __future__ import annotations
 import msgspec
 
 from ..cache import GenerationParams, exact_key
-from ..config import Config
+from ..config import MIN_PROMPT_TOKENS, PROMPT_MARGIN, Config
 from ..context.ranking import Candidate, Span
 from ..context.retrieval import EMPTY, Retrieved, Retriever
 from ..documents import Snapshot
@@ -20,8 +20,6 @@ from ..inference import Tokenizer
 from ..prompt.fim import build_fim_prompt
 from ..prompt.healing import split_heal
 from ..prompt.window import Encoder, Window, local_window
-
-PROMPT_MARGIN = 4  # FIM marker tokens, plus one spare
 
 
 class Prompt(msgspec.Struct, frozen=True, kw_only=True):
@@ -66,7 +64,7 @@ class PromptBuilder:
         """The prompt at ``snapshot``'s cursor; ``reuse``: context already retrieved (the
         prefetch's, whose text is not the document's), instead of retrieving it again."""
         settings = self.config.completion
-        budget = max(16, min(settings.prompt_tokens, self.n_ctx - settings.max_tokens - PROMPT_MARGIN))
+        budget = max(MIN_PROMPT_TOKENS, min(settings.prompt_tokens, self.n_ctx - settings.max_tokens - PROMPT_MARGIN))
         prefix, heal = split_heal(snapshot.prefix)
         suffix = snapshot.suffix
         retrieved = reuse or EMPTY
