@@ -4,6 +4,10 @@ version (so both sides run the same llama.cpp), driven the way llama.vim drives 
 ``python -m bench peer`` builds it (about 13 minutes on 2 cores, once; the binary is cached
 under ``$XDG_CACHE_HOME/copilot-lsp/llama-server/<version>/``). Suites start it with
 :class:`PeerServer` and send llama.vim-shaped ``/infill`` requests with :func:`infill_request`.
+
+The same sdist carries llama.cpp's vocabulary-only GGUFs (the real tokenizers of StarCoder2,
+DeepSeek-Coder, Qwen2...): :func:`vocabularies` keeps them next to the binary, for the model
+families' fixtures (``bench/families.py``).
 """
 
 from __future__ import annotations
@@ -69,6 +73,42 @@ def _sdist(folder: Path, version: str) -> Path:
     return folder / name
 
 
+# The tokenizers of the catalogue's families among them (StarCoder2's is "starcoder").
+VOCABULARIES = ("starcoder", "deepseek-coder", "qwen2")
+
+
+def vocabulary_dir() -> Path:
+    return cache_dir() / "vocab"
+
+
+def vocabularies() -> Path:
+    """The folder of llama.cpp's ``ggml-vocab-*.gguf`` files, extracted from the sdist (a
+    4-second download) unless already there."""
+    folder = cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not vocabulary_dir().exists():
+            sdist = _sdist(folder, bindings_version())
+            _extract_vocabularies(sdist)
+            sdist.unlink()
+    return vocabulary_dir()
+
+
+def _extract_vocabularies(sdist: Path) -> None:
+    with tarfile.open(sdist) as archive, tempfile.TemporaryDirectory(dir=cache_dir()) as scratch:
+        members = [
+            m for m in archive.getmembers()
+            if any(m.name.endswith(f"/vendor/llama.cpp/models/ggml-vocab-{name}.gguf") for name in VOCABULARIES)
+        ]
+        archive.extractall(scratch, members=members, filter="data")
+        staged = Path(scratch) / "vocab"
+        staged.mkdir()
+        for member in members:
+            (Path(scratch) / member.name).replace(staged / Path(member.name).name)
+        staged.replace(vocabulary_dir())  # only a complete folder is ever found
+
+
 def _extract_llama_cpp(sdist: Path, into: Path) -> Path:
     with tarfile.open(sdist) as archive:
         root = archive.getnames()[0].split("/")[0]
@@ -96,9 +136,11 @@ def build(jobs: int | None = None) -> Path:
         if binary := server_binary():
             return binary
         version = bindings_version()
+        sdist = _sdist(folder, version)
+        if not vocabulary_dir().exists():
+            _extract_vocabularies(sdist)
         started = time.monotonic()
         with tempfile.TemporaryDirectory(prefix="build-", dir=folder) as scratch:
-            sdist = _sdist(folder, version)
             source = _extract_llama_cpp(sdist, Path(scratch))
             build_dir = Path(scratch) / "build"
             extra = os.environ.get("CMAKE_ARGS", "").split()
@@ -284,3 +326,4 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> None:
     print(build(args.jobs))
+    print(vocabularies())

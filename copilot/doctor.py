@@ -24,6 +24,7 @@ class Check(msgspec.Struct, frozen=True, kw_only=True):
     ok: bool
     detail: str
     fix: str = ""
+    warning: bool = False  # works, at a cost the detail names
 
 
 def check_model(config: Config) -> list[Check]:
@@ -43,6 +44,7 @@ def check_model(config: Config) -> list[Check]:
             detail=f"{path} (FIM tokens {vocabulary.fim.prefix}/{vocabulary.fim.suffix}/{vocabulary.fim.middle})",
         )
     ]
+    checks += [Check(name="tokenizer", ok=True, warning=True, detail=warning) for warning in vocabulary.warnings]
     engine = LocalEngine(vocabulary, config.model)
     engine.start()
     try:

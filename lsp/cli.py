@@ -194,11 +194,13 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     checks = run_checks(args.settings, args.config or paths.config_file())
     for check in checks:
-        print(f"[{'ok' if check.ok else 'FAIL'}] {check.name}: {check.detail}")
+        print(f"[{'FAIL' if not check.ok else 'warn' if check.warning else 'ok'}] {check.name}: {check.detail}")
         if check.fix:
             print(f"       fix: {check.fix}")
     failed = sum(not c.ok for c in checks)
-    print("all checks passed" if not failed else f"{failed} problem(s) found")
+    warned = sum(c.warning for c in checks)
+    summary = "all checks passed" if not failed else f"{failed} problem(s) found"
+    print(f"{summary} ({warned} warning(s))" if warned else summary)
     return 1 if failed else 0
 
 

@@ -10,6 +10,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -91,8 +92,9 @@ def mib(size: int) -> str:
     return f"{size / 2**20:.1f} MiB"
 
 
-def describe(info: ModelInfo) -> list[str]:
-    fim = info.fim
+def describe(info: ModelInfo, vocabulary: Vocabulary | None) -> list[str]:
+    """The header's facts, and what the server will do with the file: llama.cpp's reading of
+    its tokens with the family's (``vocabulary``: None when it cannot complete)."""
     shares = ", ".join(f"{kind} {count / info.parameters:.0%}" for kind, count in info.tensor_types.items())
     lines = [
         f"file          {info.path} ({mib(info.size_bytes)})",
@@ -102,18 +104,36 @@ def describe(info: ModelInfo) -> list[str]:
         f"quantisation  {info.file_type} ({shares})",
         f"context       {info.context_length or 'unknown'} tokens (trained)",
         f"tokenizer     {info.tokenizer}, {info.vocab_size} tokens, identity {info.tokenizer_digest}",
-        f"family        {_family_line(info.family)}",
-        f"stop tokens   {info.stop_tokens}",
+        f"family        {_family_line(vocabulary.family if vocabulary else info.family)}",
     ]
-    if fim is None:
-        lines.append("completion    NO: no fill-in-the-middle tokens")
-    else:
-        repo = "with" if info.repo_level else "without"
-        lines.append(
-            f"completion    yes: FIM {info.fim_order.upper()}, prefix {fim.prefix} suffix {fim.suffix} "
-            f"middle {fim.middle}, {repo} repository-level tokens"
-        )
-    return lines
+    if vocabulary is None:
+        return [*lines, "completion    NO: no fill-in-the-middle tokens"]
+    fim = vocabulary.fim
+    repo = "no repository-level form"
+    if vocabulary.repo_level:
+        repo = f"repository-level tokens {fim.repo_name}/{fim.file_sep}"
+    bos = f"BOS {fim.bos} first, " if fim.bos >= 0 else ""
+    lines += [
+        f"stop tokens   {sorted(vocabulary.stop_tokens)}",
+        f"completion    yes: {bos}FIM {fim.order.upper()}, prefix {fim.prefix} suffix {fim.suffix} "
+        f"middle {fim.middle}, {repo}",
+    ]
+    return [*lines, *(f"warning       {warning}" for warning in vocabulary.warnings)]
+
+
+def capabilities(info: ModelInfo, vocabulary: Vocabulary | None) -> dict[str, Any]:
+    """``models info --json``: the header's facts with the server's reading of the tokens."""
+    out: dict[str, Any] = msgspec.to_builtins(info)
+    if vocabulary is not None:
+        out |= {
+            "family": vocabulary.family,
+            "fim": msgspec.to_builtins(vocabulary.fim),
+            "fim_order": vocabulary.fim.order,
+            "repo_level": vocabulary.repo_level,
+            "stop_tokens": sorted(vocabulary.stop_tokens),
+            "warnings": vocabulary.warnings,
+        }
+    return out
 
 
 def _family_line(key: str | None) -> str:
@@ -128,17 +148,18 @@ def cmd_info(args: argparse.Namespace) -> int:
     draft_problem = None
     if args.draft:
         draft_problem = draft_mismatch(info, read_info(resolve(args.draft))) or ""
+    # llama.cpp's own word on the file (no weights: well under a second on a 151k vocabulary)
+    vocabulary = Vocabulary(Path(info.path)) if info.can_complete else None
     if args.json:
-        out = msgspec.to_builtins(info)
+        out = capabilities(info, vocabulary)
         if args.draft:
             out["draft_problem"] = draft_problem
-        print(json.dumps(out, indent=2))
+        print(json.dumps(out, indent=2, ensure_ascii=False))
     else:
-        print("\n".join(describe(info)))
+        print("\n".join(describe(info, vocabulary)))
         if args.draft:
             print(f"draft         {args.draft}: " + (f"NOT usable: {draft_problem}" if draft_problem else "usable"))
     require_completion_model(info)  # an error (exit 1) with the advice, after the description
-    Vocabulary(Path(info.path))  # llama.cpp's own word on the file (milliseconds: no weights)
     return 1 if draft_problem else 0
 
 

@@ -67,8 +67,10 @@ class Renderer:
             def render(c: Candidate) -> list[int]:
                 return [self.fim.file_sep, *self._encode(repo_snippet_text(c.path, c.text))]
 
-            chosen = choose(pool, budget - len(head) - len(tail), render, kept)
-            body = [token for c in chosen for token in render(c)]
+            # The FIM part is the current file's section: its own snippets would head it twice.
+            others = [c for c in pool if c.path != path]
+            chosen = choose(others, budget - len(head) - len(tail), render, kept)
+            body = self._files(chosen)
             return Retrieved(style="repo", snippets=chosen, pool=pool, preamble=[*head, *body, *tail], context=[])
 
         comment = line_comment(language_id)
@@ -79,6 +81,20 @@ class Renderer:
         chosen = choose(pool, budget, render_comment, kept)
         context = [token for c in chosen for token in render_comment(c)]
         return Retrieved(style="comments", snippets=chosen, pool=pool, preamble=[], context=context)
+
+
+    def _files(self, chosen: list[Candidate]) -> list[int]:
+        """One ``<file_sep>path`` section per file, its snippets in line order, files in the
+        order of their first snippet. Each snippet was counted with a header of its own, so
+        the sections fit the budget."""
+        by_file: dict[str, list[Candidate]] = {}
+        for candidate in chosen:
+            by_file.setdefault(candidate.path, []).append(candidate)
+        tokens: list[int] = []
+        for file, snippets in by_file.items():
+            text = "\n\n".join(c.text for c in sorted(snippets, key=lambda c: c.start_line))
+            tokens += [self.fim.file_sep, *self._encode(repo_snippet_text(file, text))]
+        return tokens
 
 
 def _identity(candidate: Candidate) -> tuple[str, str, int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import tomllib
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -95,10 +96,12 @@ def models(path: Path = CATALOGUE) -> dict[str, CatalogueModel]:
     return load(path).models
 
 
-# Substrings of a model's name that identify its family (lower case, first match wins).
+# Substrings of a model's name that identify its family (first match wins), compared with
+# the name lower-cased and its spaces and underscores as dashes: converters write names like
+# "Qwen2.5 Coder 1.5B" or "Deepseek Coder 1.3b Base".
 NAME_HINTS: tuple[tuple[str, str], ...] = (
     ("qwen2.5-coder", "qwen2_5_coder"),
-    ("qwen2_5_coder", "qwen2_5_coder"),
+    ("qwen2-5-coder", "qwen2_5_coder"),
     ("starcoder2", "starcoder2"),
     ("deepseek-coder", "deepseek_coder"),
     ("codellama", "codellama"),
@@ -111,5 +114,15 @@ NAME_HINTS: tuple[tuple[str, str], ...] = (
 
 def family_for_model(name: str) -> str | None:
     """The catalogue key of the family a model name belongs to, if it is recognisable."""
-    lowered = name.lower()
-    return next((key for hint, key in NAME_HINTS if hint in lowered), None)
+    normalised = name.lower().replace(" ", "-").replace("_", "-")
+    return next((key for hint, key in NAME_HINTS if hint in normalised), None)
+
+
+def detect_family(names: Iterable[str], has_tokens: Callable[[Iterable[str]], bool]) -> str | None:
+    """The family of a model: the one whose FIM token texts its vocabulary has (several
+    families share Qwen's spelling: then its names decide, general.name or general.basename)."""
+    by_name = next((key for name in names if name and (key := family_for_model(name))), None)
+    matching = [key for key, f in families().items() if has_tokens((f.fim_prefix, f.fim_suffix, f.fim_middle))]
+    if by_name in matching or (by_name and not matching):
+        return by_name
+    return matching[0] if matching else None

@@ -295,6 +295,10 @@ def _resolve(future: asyncio.Future[Generation], result: Generation | BaseExcept
 
 def open_engine(path: Path, settings: ModelSettings, speculative: SpeculativeSettings | None = None) -> LocalEngine:
     """Check the model (without loading weights) and start loading it on the worker thread."""
-    engine = LocalEngine(Vocabulary(path), settings, speculative)
+    vocabulary = Vocabulary(path)
+    for warning in vocabulary.warnings:
+        log.warning("%s", warning)
+    vocabulary.build_healing_index()
+    engine = LocalEngine(vocabulary, settings, speculative)
     engine.start()
     return engine

@@ -19,7 +19,7 @@ import gguf
 import msgspec
 
 from ..errors import ModelError
-from .catalogue import families, family_for_model
+from .catalogue import detect_family, families
 
 CHAT_MODEL_ADVICE = (
     "use a base code model with fill-in-the-middle tokens (for example Qwen2.5-Coder-1.5B, "
@@ -54,7 +54,6 @@ class ModelInfo(msgspec.Struct, frozen=True, kw_only=True):
     fim: FimIds | None
     fim_order: str  # psm or spm
     repo_level: bool  # trained on <|repo_name|>/<|file_sep|> prompts (our own models say; others: has the tokens)
-    stop_tokens: list[int]
     family: str | None  # catalogue key, when the tokens or the name say which
 
     @property
@@ -101,7 +100,9 @@ def read_info(path: Path, strict_architecture: bool = False) -> ModelInfo:
     per_type: Counter[str] = Counter()
     for tensor in reader.tensors:
         per_type[tensor.tensor_type.name] += int(tensor.n_elements)
-    family = _family_of(tokens, str(_value(reader, "general.name") or path.stem))
+    present = set(tokens)
+    names = (str(_value(reader, "general.basename") or ""), str(_value(reader, "general.name") or ""), path.stem)
+    family = detect_family(names, lambda texts: all(t in present for t in texts))
     fim = _fim_ids(reader, tokens, family)
     return ModelInfo(
         path=str(path),
@@ -118,7 +119,6 @@ def read_info(path: Path, strict_architecture: bool = False) -> ModelInfo:
         fim=fim,
         fim_order="spm" if _value(reader, "copilot.fim_order") == "spm" else "psm",
         repo_level=_repo_level(reader, fim),
-        stop_tokens=_stop_ids(reader, tokens, family),
         family=family,
     )
 
@@ -135,14 +135,6 @@ def _file_type(reader: gguf.GGUFReader, per_type: Counter[str]) -> str:
     return matrices.most_common(1)[0][0] if matrices else "unknown"
 
 
-def _family_of(tokens: list[str], name: str) -> str | None:
-    """The catalogue family whose FIM token texts the vocabulary has (the name decides ties)."""
-    by_name = family_for_model(name)
-    present = set(tokens)
-    matching = [key for key, f in families().items() if {f.fim_prefix, f.fim_suffix, f.fim_middle} <= present]
-    if by_name in matching or (by_name and not matching):
-        return by_name
-    return matching[0] if matching else None
 
 
 def _fim_ids(reader: gguf.GGUFReader, tokens: list[str], family: str | None) -> FimIds | None:
@@ -173,18 +165,6 @@ def _repo_level(reader: gguf.GGUFReader, fim: FimIds | None) -> bool:
         return False
     own_model = _value(reader, "copilot.fim_order") is not None  # reserves the tokens, says if it learned them
     return not own_model or _value(reader, "copilot.repo_level") == "true"
-
-
-def _stop_ids(reader: gguf.GGUFReader, tokens: list[str], family: str | None) -> list[int]:
-    """End-of-generation tokens: EOS/EOT/EOM from the metadata plus the family's stop texts."""
-    ids = {
-        int(value)
-        for key in ("eos", "eot", "eom")
-        if (value := _value(reader, f"tokenizer.ggml.{key}_token_id")) is not None
-    }
-    texts = set(families()[family].stop) if family else {"<|endoftext|>", "<|EOT|>", "</s>", "<eos>"}
-    ids.update(i for i, t in enumerate(tokens) if t in texts)
-    return sorted(i for i in ids if 0 <= i < len(tokens))
 
 
 def tokenizer_digest(tokens: Sequence[str]) -> str:

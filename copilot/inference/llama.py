@@ -23,11 +23,26 @@ log = logging.getLogger(__name__)
 _llama_log = logging.getLogger("copilot.llama_cpp")
 
 
+# ggml's log levels (DEBUG 1, INFO 2, WARN 3, ERROR 4; CONT 5 continues the last message).
+_LEVELS = {1: logging.DEBUG, 2: logging.DEBUG, 3: logging.WARNING, 4: logging.ERROR}
+_last_level = [logging.DEBUG]
+_warned: set[str] = set()  # each file is read twice (vocabulary, then weights): say things once
+
+
 @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
 def _route_llama_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
-    # llama.cpp's own messages go to our log at debug level, never to stdout (the protocol).
-    if _llama_log.isEnabledFor(logging.DEBUG):
-        _llama_log.debug("%s", text.decode("utf-8", "replace").rstrip())
+    # llama.cpp's messages go to our log, never to stdout (the protocol): its warnings (a
+    # file's missing pre-tokenizer, a mistyped token...) at warning level, the rest at debug.
+    python_level = _last_level[0] if level == 5 else _LEVELS.get(level, logging.DEBUG)
+    _last_level[0] = python_level
+    if _llama_log.isEnabledFor(python_level):
+        message = text.decode("utf-8", "replace").rstrip()
+        if python_level > logging.DEBUG:
+            if not message.partition(": ")[2].strip(" *") or message in _warned:
+                return  # the banner lines around a warning, or said already
+            if len(_warned) < 1000:
+                _warned.add(message)
+        _llama_log.log(python_level, "%s", message)
 
 
 llama_cpp.llama_log_set(_route_llama_log, ctypes.c_void_p(0))

@@ -9,7 +9,10 @@ from __future__ import annotations
 import ctypes
 import functools
 import hashlib
+import itertools
 import os
+import re
+import threading
 from pathlib import Path
 
 import llama_cpp
@@ -18,7 +21,9 @@ from ..errors import ModelError
 from ..prompt.fim import FimOrder, FimTokens
 from ..prompt.healing import HealingIndex
 from . import llama as _llama  # noqa: F401  (routes llama.cpp's log, initialises the backend)
+from .catalogue import detect_family, families
 from .gguf_info import CHAT_MODEL_ADVICE, read_info, tokenizer_digest
+from .special_tokens import VocabHandle, metadata_value, special_tokens, tokenizer_warnings
 
 
 def model_id(path: Path) -> str:
@@ -57,6 +62,8 @@ class Vocabulary:
             read_info(path, strict_architecture=True)
             raise ModelError(f"cannot load {path}: llama.cpp rejected the file (run with --log-level debug)")
         self._vocab = vocab = llama_cpp.llama_model_get_vocab(self._model)
+        self.path = path
+        self.id = model_id(path)
         ids = (
             llama_cpp.llama_vocab_fim_pre(vocab),
             llama_cpp.llama_vocab_fim_suf(vocab),
@@ -66,6 +73,10 @@ class Vocabulary:
             raise ModelError(
                 f"{path.name} has no fill-in-the-middle tokens (a chat or instruct model?): {CHAT_MODEL_ADVICE}"
             )
+        handle = VocabHandle(vocab)
+        names = (self.metadata("general.basename"), self.metadata("general.name"), path.stem)
+        self.family = detect_family(names, lambda texts: all(handle.single_token(t) >= 0 for t in texts))
+        special = special_tokens(handle, families().get(self.family or ""), ids)
         # The layout the model was trained for: our own models say so in their metadata;
         # PSM otherwise (what the model catalogue's families use).
         order: FimOrder = "spm" if self.metadata("copilot.fim_order") == "spm" else "psm"
@@ -74,43 +85,49 @@ class Vocabulary:
             suffix=ids[1],
             middle=ids[2],
             order=order,
-            file_sep=llama_cpp.llama_vocab_fim_sep(vocab),
-            repo_name=llama_cpp.llama_vocab_fim_rep(vocab),
+            file_sep=special.file_sep,
+            repo_name=special.repo_name,
+            # BOS where the model asks for it, as its own tokenizer and llama-server add it
+            bos=llama_cpp.llama_vocab_bos(vocab) if llama_cpp.llama_vocab_get_add_bos(vocab) else -1,
         )
         # Models with repository-level tokens were trained on that form (Qwen2.5-Coder,
         # StarCoder2); our own recipe's models reserve the tokens but say when they learned them.
         own_model = bool(self.metadata("copilot.fim_order"))
         self.repo_level = self.fim.has_repo_tokens and (not own_model or self.metadata("copilot.repo_level") == "true")
-        self.size = llama_cpp.llama_vocab_n_tokens(vocab)
-        # Any end-of-generation or control token ends a completion (EOS, EOT, FIM markers...).
-        self.stop_tokens = frozenset(
-            t
-            for t in range(self.size)
-            if llama_cpp.llama_vocab_is_eog(vocab, t) or llama_cpp.llama_vocab_is_control(vocab, t)
-        )
+        self.size = handle.size
+        self.stop_tokens = special.stop
+        self._protected = re.compile("|".join(map(re.escape, special.protected))) if special.protected else None
+        keys = ("tokenizer.ggml.model", "tokenizer.ggml.pre")
+        self.warnings = tokenizer_warnings(handle, path.name, {k: self.metadata(k) for k in keys}, special)
         self._healing: HealingIndex | None = None
+        self._healing_built = threading.Lock()
         arch = self.metadata("general.architecture")
         self.context_length = int(self.metadata(f"{arch}.context_length") or 0)  # 0: unknown
-        self.path = path
-        self.id = model_id(path)
 
     def metadata(self, key: str) -> str:
         """A GGUF metadata value as text ("" when the key is absent)."""
-        buffer = ctypes.create_string_buffer(256)
-        size = llama_cpp.llama_model_meta_val_str(self._model, key.encode(), buffer, len(buffer))
-        return buffer.value.decode("utf-8", "replace") if size >= 0 else ""
+        return metadata_value(self._model, key)
+
+    def build_healing_index(self) -> threading.Thread:
+        """Index the token pieces for token healing in the background (a 151k-token vocabulary
+        takes a quarter of a second: not on a keystroke)."""
+        thread = threading.Thread(target=lambda: self.healing, name="copilot-healing-index", daemon=True)
+        thread.start()
+        return thread
 
     @property
     def healing(self) -> HealingIndex:
-        """The token pieces indexed for token healing (built on first use)."""
-        if self._healing is None:
-            buffer = ctypes.create_string_buffer(256)
-            pieces = []
-            for token in range(self.size):
-                size = llama_cpp.llama_token_to_piece(self._vocab, token, buffer, len(buffer), 0, False)
-                pieces.append(b"" if token in self.stop_tokens else buffer.raw[: max(size, 0)])
-            self._healing = HealingIndex(pieces)
-        return self._healing
+        """The token pieces indexed for token healing (built on first use, or waited for)."""
+        with self._healing_built:
+            if self._healing is None:
+                buffer = ctypes.create_string_buffer(256)
+                to_piece = llama_cpp.llama_token_to_piece
+                pieces = []
+                for token in range(self.size):
+                    size = to_piece(self._vocab, token, buffer, len(buffer), 0, False)
+                    pieces.append(b"" if token in self.stop_tokens else buffer.raw[: max(size, 0)])
+                self._healing = HealingIndex(pieces)
+            return self._healing
 
     @property
     def vocab_size(self) -> int:
@@ -132,6 +149,14 @@ class Vocabulary:
 
     def encode(self, text: str) -> list[int]:
         """Token ids of ``text`` (no BOS; special-token text is treated as plain text)."""
+        if self._protected is not None and self._protected.search(text):
+            # llama.cpp matches USER_DEFINED markers even in plain text: cut each one after
+            # its first character, so user code that spells "<|EOT|>" stays text.
+            cuts = [0, *(m.start() + 1 for m in self._protected.finditer(text)), len(text)]
+            return [t for a, b in itertools.pairwise(cuts) for t in self._encode(text[a:b])]
+        return self._encode(text)
+
+    def _encode(self, text: str) -> list[int]:
         if not text:
             return []
         data = text.encode("utf-8")

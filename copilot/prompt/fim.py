@@ -23,7 +23,7 @@ from typing import Literal
 
 import msgspec
 
-TEMPLATE_VERSION = 3  # part of every cache key: bump when a layout below changes
+TEMPLATE_VERSION = 4  # part of every cache key: bump when a layout below changes
 
 FimOrder = Literal["psm", "spm"]
 SnippetStyle = Literal["repo", "comments"]
@@ -36,6 +36,7 @@ class FimTokens(msgspec.Struct, frozen=True, kw_only=True):
     order: FimOrder = "psm"
     file_sep: int = -1  # repository-level tokens; -1 when the model has none
     repo_name: int = -1
+    bos: int = -1  # the first token of every prompt, for models that ask for one (DeepSeek-Coder)
 
     @property
     def has_repo_tokens(self) -> bool:
@@ -51,7 +52,7 @@ def build_fim_prompt(
 ) -> list[int]:
     """``preamble`` (repository-level snippets) comes before the FIM part, ``context``
     (comment snippets) at the start of the prefix section."""
-    before, inside = preamble or [], context or []
+    before, inside = [*([fim.bos] if fim.bos >= 0 else []), *(preamble or [])], context or []
     if fim.order == "spm":
         return [*before, fim.suffix, *suffix, fim.prefix, *inside, *prefix, fim.middle]
     return [*before, fim.prefix, *inside, *prefix, fim.suffix, *suffix, fim.middle]

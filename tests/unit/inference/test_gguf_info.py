@@ -10,12 +10,14 @@ import pytest
 from copilot.errors import ModelError
 from copilot.inference.catalogue import families, models
 from copilot.inference.gguf_info import draft_mismatch, read_info, require_completion_model
+from copilot.inference.vocabulary import Vocabulary
 from copilot.models import DEFAULT_MODEL_PATH
 from tests.support.gguf_files import write_chat_model_without_fim, write_fim_model, write_tiny_model
 
 
 def test_a_fim_model_is_described_from_its_header(tmp_path: Path) -> None:
-    info = read_info(write_fim_model(tmp_path / "m.gguf", name="Qwen2.5-Coder-Tiny"))
+    path = write_fim_model(tmp_path / "m.gguf", name="Qwen2.5-Coder-Tiny")
+    info = read_info(path)
     tokens = [*range(256)]  # the byte tokens come first
     assert info.architecture == "llama"
     assert info.family == "qwen2_5_coder"
@@ -26,8 +28,9 @@ def test_a_fim_model_is_described_from_its_header(tmp_path: Path) -> None:
     assert info.vocab_size == 256 + 9
     assert info.file_type == "F32"
     assert info.parameters == sum(info.tensor_types.values()) > 0
-    # <|endoftext|>, <|fim_pad|>, <|repo_name|>, <|file_sep|>, <|im_end|>: the family's stop texts
-    assert len(info.stop_tokens) == 5 and 256 in info.stop_tokens
+    # The server's stop set has the family's stop texts: <|endoftext|>, <|fim_pad|>,
+    # <|repo_name|>, <|file_sep|>, <|im_end|>
+    assert {256, 260, 261, 262, 264} <= Vocabulary(path).stop_tokens
 
 
 def test_fim_ids_from_metadata_win_over_token_texts(tmp_path: Path) -> None:
@@ -140,8 +143,6 @@ def test_the_user_catalogue_adds_models(tmp_path: Path) -> None:
 
 
 def test_the_loaded_vocabulary_and_the_header_give_the_same_identity(tmp_path: Path) -> None:
-    from copilot.inference.vocabulary import Vocabulary
-
     for path in (DEFAULT_MODEL_PATH, write_fim_model(tmp_path / "q.gguf", extra=["[PAD0]"])):
         info, vocabulary = read_info(path), Vocabulary(path)
         assert (vocabulary.tokenizer, vocabulary.tokenizer_digest) == (info.tokenizer, info.tokenizer_digest)
@@ -149,8 +150,6 @@ def test_the_loaded_vocabulary_and_the_header_give_the_same_identity(tmp_path: P
 
 
 def test_a_file_llama_cpp_rejects_gets_the_headers_reason(tmp_path: Path) -> None:
-    from copilot.inference.vocabulary import Vocabulary
-
     whole = DEFAULT_MODEL_PATH.read_bytes()
     cut = tmp_path / "cut.gguf"
     cut.write_bytes(whole[: len(whole) // 2])
