@@ -26,6 +26,7 @@ from . import (
     soak,
     speculative,
     traces,
+    vocab,
 )
 
 SUITES = {
@@ -43,6 +44,7 @@ SUITES = {
     "shapes": shapes,
     "traces": traces,
     "soak": soak,
+    "vocab": vocab,
 }
 
 

@@ -16,7 +16,8 @@ Variants:
 - ``forced=TEXT``: every greedy pick is that token (for testing stop tokens).
 
 Files are built on first use and kept under the peer's cache folder, keyed by this file's
-contents, so a change here rebuilds them.
+contents, so a change here rebuilds them. The folder is the one of the process's start (tests
+give each test its own XDG_CACHE_HOME: the fixtures are shared all the same).
 """
 
 from __future__ import annotations
@@ -31,11 +32,14 @@ from typing import Literal
 import gguf
 import numpy as np
 
+from copilot.inference.gguf_header import read_header
+
 from . import peer
 
 Variant = Literal["current", "legacy"]
 NORMAL, CONTROL, USER_DEFINED, UNUSED = 1, 3, 4, 5
 DIM, LAYERS, HEADS, KV_HEADS, FFN = 64, 2, 4, 2, 128
+CACHE = peer.cache_dir()
 
 
 @dataclass(frozen=True)
@@ -118,7 +122,7 @@ def family_model(family: str, variant: Variant = "current", forced: str | None =
 
 def _folder() -> Path:
     digest = hashlib.sha1(Path(__file__).read_bytes()).hexdigest()[:10]
-    folder = peer.cache_dir() / f"families-{digest}"
+    folder = CACHE / f"families-{digest}"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -133,10 +137,10 @@ def _looks_special(text: str) -> bool:
 
 
 def _vocabulary(spec: Spec, variant: Variant) -> tuple[list[str], list[int], list[str]]:
-    reader = gguf.GGUFReader(str(peer.vocabularies() / f"ggml-vocab-{spec.vocabulary}.gguf"))
-    tokens = [str(t) for t in reader.fields["tokenizer.ggml.tokens"].contents()]
-    types = [int(t) for t in reader.fields["tokenizer.ggml.token_type"].contents()]
-    merges = [str(m) for m in reader.fields["tokenizer.ggml.merges"].contents()]
+    fields = read_header(peer.vocabularies(CACHE) / f"ggml-vocab-{spec.vocabulary}.gguf", skip=frozenset()).fields
+    tokens: list[str] = list(fields["tokenizer.ggml.tokens"])
+    types = [int(t) for t in fields["tokenizer.ggml.token_type"]]
+    merges: list[str] = list(fields["tokenizer.ggml.merges"])
     for token, (text, special) in spec.added.items():
         tokens[token] = text
         types[token] = CONTROL if special else USER_DEFINED

@@ -77,26 +77,22 @@ def _sdist(folder: Path, version: str) -> Path:
 VOCABULARIES = ("starcoder", "deepseek-coder", "qwen2")
 
 
-def vocabulary_dir() -> Path:
-    return cache_dir() / "vocab"
-
-
-def vocabularies() -> Path:
-    """The folder of llama.cpp's ``ggml-vocab-*.gguf`` files, extracted from the sdist (a
-    4-second download) unless already there."""
-    folder = cache_dir()
+def vocabularies(folder: Path | None = None) -> Path:
+    """The folder of llama.cpp's ``ggml-vocab-*.gguf`` files under ``folder`` (default: the
+    peer's cache folder), extracted from the sdist (a 4-second download) unless already there."""
+    folder = folder or cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not vocabulary_dir().exists():
+        if not (folder / "vocab").exists():
             sdist = _sdist(folder, bindings_version())
-            _extract_vocabularies(sdist)
+            _extract_vocabularies(sdist, folder)
             sdist.unlink()
-    return vocabulary_dir()
+    return folder / "vocab"
 
 
-def _extract_vocabularies(sdist: Path) -> None:
-    with tarfile.open(sdist) as archive, tempfile.TemporaryDirectory(dir=cache_dir()) as scratch:
+def _extract_vocabularies(sdist: Path, folder: Path) -> None:
+    with tarfile.open(sdist) as archive, tempfile.TemporaryDirectory(dir=folder) as scratch:
         members = [
             m for m in archive.getmembers()
             if any(m.name.endswith(f"/vendor/llama.cpp/models/ggml-vocab-{name}.gguf") for name in VOCABULARIES)
@@ -106,7 +102,7 @@ def _extract_vocabularies(sdist: Path) -> None:
         staged.mkdir()
         for member in members:
             (Path(scratch) / member.name).replace(staged / Path(member.name).name)
-        staged.replace(vocabulary_dir())  # only a complete folder is ever found
+        staged.replace(folder / "vocab")  # only a complete folder is ever found
 
 
 def _extract_llama_cpp(sdist: Path, into: Path) -> Path:
@@ -137,8 +133,8 @@ def build(jobs: int | None = None) -> Path:
             return binary
         version = bindings_version()
         sdist = _sdist(folder, version)
-        if not vocabulary_dir().exists():
-            _extract_vocabularies(sdist)
+        if not (folder / "vocab").exists():
+            _extract_vocabularies(sdist, folder)
         started = time.monotonic()
         with tempfile.TemporaryDirectory(prefix="build-", dir=folder) as scratch:
             source = _extract_llama_cpp(sdist, Path(scratch))

@@ -116,8 +116,8 @@ def read_header(path: Path, skip: frozenset[str] = DEFAULT_SKIP) -> Header:
         with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as buf:
             try:
                 return _parse(_Cursor(buf, skip))
-            # struct.error: a read past the end; RecursionError: arrays nested absurdly deep.
-            except (struct.error, RecursionError) as exc:
+            # struct.error, OverflowError: a read past the end; RecursionError: arrays nested absurdly deep.
+            except (struct.error, OverflowError, RecursionError) as exc:
                 raise ValueError(f"{path} is truncated or corrupt: {exc}") from None
 
 

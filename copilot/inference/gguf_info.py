@@ -1,5 +1,5 @@
-"""What a GGUF file is, read from its header alone (the ``gguf`` reader maps the file and
-reads no weights): architecture, size, quantisation, context, FIM and stop tokens, and a
+"""What a GGUF file is, read from its header alone (``gguf_header`` maps the file and reads
+no weights): architecture, size, quantisation, context, FIM and stop tokens, and a
 tokenizer identity that says whether a draft can speculate for a target.
 
 A file that cannot serve as a code-completion model is refused here with one message that
@@ -20,6 +20,7 @@ import msgspec
 
 from ..errors import ModelError
 from .catalogue import detect_family, families
+from .gguf_header import read_header
 
 CHAT_MODEL_ADVICE = (
     "use a base code model with fill-in-the-middle tokens (for example Qwen2.5-Coder-1.5B, "
@@ -61,11 +62,6 @@ class ModelInfo(msgspec.Struct, frozen=True, kw_only=True):
         return self.fim is not None
 
 
-def _value(reader: gguf.GGUFReader, key: str) -> Any:
-    field = reader.fields.get(key)
-    return None if field is None else field.contents()
-
-
 def read_info(path: Path, strict_architecture: bool = False) -> ModelInfo:
     """The header of ``path``; ModelError with what to do when it is not a usable GGUF.
 
@@ -80,53 +76,53 @@ def read_info(path: Path, strict_architecture: bool = False) -> ModelInfo:
     if magic != b"GGUF":
         raise ModelError(f"{path} is not a GGUF file (llama.cpp reads only GGUF; convert or download a .gguf)")
     try:
-        reader = gguf.GGUFReader(str(path))
-        end = max((t.data_offset + int(t.n_bytes) for t in reader.tensors), default=0)
-    except (ValueError, IndexError, KeyError, OSError, EOFError) as exc:
+        header = read_header(path)
+    except ValueError as exc:
+        if str(exc).startswith("truncated:"):
+            raise ModelError(f"{path} is {exc}: the download or copy did not finish; fetch it again") from None
         raise ModelError(f"{path} is truncated or corrupt ({exc}): download or convert it again") from None
-    if end > size:
-        raise ModelError(
-            f"{path} is truncated ({size} of {end} bytes): the download or copy did not finish; fetch it again"
-        )
-    architecture = str(_value(reader, "general.architecture") or "")
+    except OSError as exc:
+        raise ModelError(f"cannot read {path}: {exc.strerror}") from None
+    fields = header.fields
+    architecture = str(fields.get("general.architecture") or "")
     if strict_architecture and architecture not in gguf.MODEL_ARCH_NAMES.values():
         raise ModelError(
             f"{path.name}: architecture {architecture!r} is not one llama.cpp supports; "
             "use a model of a supported architecture (llama, qwen2, starcoder2, gemma...)"
         )
-    tokens = [str(t) for t in (_value(reader, "tokenizer.ggml.tokens") or [])]
+    tokens: list[str] = fields.get("tokenizer.ggml.tokens") or []
     if not tokens:
         raise ModelError(f"{path.name} has no tokenizer in its metadata: convert it with a recent llama.cpp")
     per_type: Counter[str] = Counter()
-    for tensor in reader.tensors:
-        per_type[tensor.tensor_type.name] += int(tensor.n_elements)
+    for tensor in header.tensors:
+        per_type[tensor.ggml_type.name] += tensor.n_elements
     present = set(tokens)
-    names = (str(_value(reader, "general.basename") or ""), str(_value(reader, "general.name") or ""), path.stem)
-    family = detect_family(names, lambda texts: all(t in present for t in texts))
-    fim = _fim_ids(reader, tokens, family)
+    name = str(fields.get("general.name") or path.stem)
+    family = detect_family((str(fields.get("general.basename") or ""), name, path.stem), present.issuperset)
+    fim = _fim_ids(fields, tokens, family)
     return ModelInfo(
         path=str(path),
-        name=str(_value(reader, "general.name") or path.stem),
+        name=name,
         architecture=architecture,
         parameters=sum(per_type.values()),
-        file_type=_file_type(reader, per_type),
+        file_type=_file_type(fields, per_type),
         tensor_types=dict(per_type.most_common()),
         size_bytes=size,
-        context_length=int(_value(reader, f"{architecture}.context_length") or 0),
+        context_length=int(fields.get(f"{architecture}.context_length") or 0),
         vocab_size=len(tokens),
-        tokenizer=str(_value(reader, "tokenizer.ggml.model") or ""),
+        tokenizer=str(fields.get("tokenizer.ggml.model") or ""),
         tokenizer_digest=tokenizer_digest(tokens),
         fim=fim,
-        fim_order="spm" if _value(reader, "copilot.fim_order") == "spm" else "psm",
-        repo_level=_repo_level(reader, fim),
+        fim_order="spm" if fields.get("copilot.fim_order") == "spm" else "psm",
+        repo_level=_repo_level(fields, fim),
         family=family,
     )
 
 
-def _file_type(reader: gguf.GGUFReader, per_type: Counter[str]) -> str:
+def _file_type(fields: dict[str, Any], per_type: Counter[str]) -> str:
     """The quantisation the file was made with (general.file_type: Q4_K_M, Q8_0...), else the
     type most parameters are stored in, ignoring the f32 norms and biases."""
-    code = _value(reader, "general.file_type")
+    code: Any = fields.get("general.file_type")
     try:
         return gguf.LlamaFileType(int(code)).name.removeprefix("MOSTLY_").removeprefix("ALL_")
     except (TypeError, ValueError):
@@ -137,11 +133,11 @@ def _file_type(reader: gguf.GGUFReader, per_type: Counter[str]) -> str:
 
 
 
-def _fim_ids(reader: gguf.GGUFReader, tokens: list[str], family: str | None) -> FimIds | None:
+def _fim_ids(fields: dict[str, Any], tokens: list[str], family: str | None) -> FimIds | None:
     """FIM token ids from the metadata, else found by text (older conversions lack the keys,
     and llama.cpp itself then looks for the texts)."""
     keys = ("fim_pre", "fim_suf", "fim_mid", "fim_rep", "fim_sep")
-    meta = [_value(reader, f"tokenizer.ggml.{k}_token_id") for k in keys]
+    meta = [fields.get(f"tokenizer.ggml.{k}_token_id") for k in keys]
     if all(m is not None for m in meta[:3]):
         ids = [int(m) if m is not None else -1 for m in meta]
         return FimIds(*ids)
@@ -160,11 +156,11 @@ def _fim_ids(reader: gguf.GGUFReader, tokens: list[str], family: str | None) -> 
     )
 
 
-def _repo_level(reader: gguf.GGUFReader, fim: FimIds | None) -> bool:
+def _repo_level(fields: dict[str, Any], fim: FimIds | None) -> bool:
     if fim is None or fim.repo_name < 0 or fim.file_sep < 0:
         return False
-    own_model = _value(reader, "copilot.fim_order") is not None  # reserves the tokens, says if it learned them
-    return not own_model or _value(reader, "copilot.repo_level") == "true"
+    own_model = fields.get("copilot.fim_order") is not None  # reserves the tokens, says if it learned them
+    return not own_model or fields.get("copilot.repo_level") == "true"
 
 
 def tokenizer_digest(tokens: Sequence[str]) -> str:

@@ -183,7 +183,9 @@ class LlamaSession:
         return int(among[logits[among].argmax()])
 
     def piece(self, token: int) -> bytes:
-        size = llama_cpp.llama_token_to_piece(self._vocab, token, self._piece, len(self._piece), 0, False)
+        # special=True: every marker ends a completion before its piece is used (the stop set),
+        # and an ordinary token llama.cpp promoted to control (Qwen's "</s>") keeps its text.
+        size = llama_cpp.llama_token_to_piece(self._vocab, token, self._piece, len(self._piece), 0, True)
         return self._piece.raw[: max(size, 0)]
 
     def close(self) -> None:

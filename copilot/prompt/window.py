@@ -36,17 +36,18 @@ class Window(msgspec.Struct, frozen=True, kw_only=True):
 def _cut(text: str) -> int:
     """Where ``text`` splits into a head that stays the same while the user types on the
     last line and a tail, such that tokenizing the two gives the whole text's tokens: in the
-    run of whitespace before the last line that has text, right before that run's last
-    character. Byte-level BPE pre-tokenizers (GPT-2's, and the GPT-4-style ones of
-    Qwen2.5-Coder and most code models) split a whitespace run there too: the last space
-    goes with the word after it, a last newline stands alone. 0: no such place."""
+    indentation of the last indented line that has text, right before its last blank.
+    Byte-level BPE pre-tokenizers (GPT-2's, StarCoder's, DeepSeek's and the GPT-4-style ones
+    of Qwen2.5-Coder and Llama 3) split there too: the last space goes with the word after
+    it. Not at a line break (Qwen's keeps ``"):\n"`` and ``"\n\n"`` whole), nor before a
+    digit (StarCoder's and DeepSeek's leave the space with the indentation). 0: no such place."""
     end = len(text)
     while (start := text.rfind("\n", 0, end) + 1) > 0:
         line = text[start:end]
         indent = len(line) - len(line.lstrip(" \t"))
-        if indent < len(line):
+        if 0 < indent < len(line) and not line[indent].isdigit():
             return start + indent - 1
-        end = start - 1  # a blank line: look further back
+        end = start - 1  # a blank, unindented or digit-led line: look further back
     return 0
 
 
@@ -62,7 +63,7 @@ class Encoder:
 
     def __call__(self, text: str) -> list[int]:
         cut = _cut(text)
-        if cut <= 0:
+        if cut <= 0 or not self._clean_cut(text, cut):
             return self._encode(text)
         head = text[:cut]
         tokens = self._heads.get(head)
@@ -73,6 +74,16 @@ class Encoder:
         else:
             self._heads.move_to_end(head)
         return tokens + self._encode(text[cut:])
+
+    def _clean_cut(self, text: str, cut: int) -> bool:
+        """Whether this tokenizer splits at ``cut`` too, tried on the line before it and the
+        line of the cut: pre-tokenizers differ in corners (DeepSeek's keeps the last blank
+        with the indentation before a backtick, SentencePiece merges runs of blanks), and the
+        prompt must be the whole text's tokens, as the model's own server makes it."""
+        start = text.rfind("\n", 0, max(0, text.rfind("\n", 0, cut))) + 1
+        end = text.find("\n", cut)
+        local = text[start : end if end >= 0 else len(text)]
+        return self._encode(local[: cut - start]) + self._encode(local[cut - start :]) == self._encode(local)
 
     def line_tokens(self, line: str) -> int:
         """Tokens of ``line`` with its newline."""

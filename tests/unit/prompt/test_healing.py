@@ -1,12 +1,14 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from copilot.inference.decoding import greedy_steps
 from copilot.inference.llama import LlamaSession
 from copilot.inference.vocabulary import Vocabulary
 from copilot.models import DEFAULT_MODEL_PATH
 from copilot.prompt.fim import build_fim_prompt
-from copilot.prompt.healing import HealingIndex, half_typed_word, heal_step, split_heal
+from copilot.prompt.healing import MAX_HEAL_BYTES, HealingIndex, half_typed_word, heal_step, split_heal
 
 PIECES = [b"", b"p", b"pa", b"path", b"pat", b"x", b"pathlib", b"a", b"th"]
 
@@ -17,6 +19,53 @@ def test_candidates_agree_with_what_is_left_of_the_anchor() -> None:
     assert sorted(index.candidates(b"th").tolist()) == [8]
     assert index.candidates(b"q").size == 0
     assert 0 not in index.candidates(b"").tolist()  # a control token never heals
+
+
+def _reference(pieces: list[bytes], pending: bytes) -> list[int]:
+    return [t for t, p in enumerate(pieces) if p and (pending.startswith(p) or p.startswith(pending))]
+
+
+_BLANKS = [blank * n for blank in (b" ", b"\t") for n in range(1, MAX_HEAL_BYTES + 1)]
+# Small alphabets so that pieces often share prefixes: 0xff edges, UTF-8, blanks, duplicates.
+_BYTES = st.sampled_from(b"ab \t\n\x00\xfe\xff").map(lambda b: bytes((b,)))
+_CHUNKS = _BYTES | st.sampled_from(["é".encode(), "€".encode(), "😀".encode(), b"  ", b"\t\t", b"\xff\xff"])
+_STRINGS = st.lists(_CHUNKS, max_size=6).map(b"".join)
+_PIECES = st.lists(_STRINGS | st.sampled_from([*_BLANKS, b""]), max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(pieces=_PIECES, pendings=st.lists(_STRINGS | st.sampled_from(_BLANKS), min_size=1, max_size=8))
+def test_candidates_match_a_brute_force_reference(pieces: list[bytes], pendings: list[bytes]) -> None:
+    index = HealingIndex(pieces)
+    for pending in pendings + pendings:  # the second round comes from the memo
+        found = index.candidates(pending)
+        assert found.dtype == np.intc
+        assert sorted(found.tolist()) == _reference(pieces, pending), pending  # no repeats either
+        assert not found.flags.writeable
+
+
+@settings(max_examples=50, deadline=None)
+@given(pieces=_PIECES)
+def test_precomputed_blank_runs_match_the_reference(pieces: list[bytes]) -> None:
+    index = HealingIndex(pieces + _BLANKS[::3])
+    for blank in _BLANKS:
+        assert sorted(index.candidates(blank).tolist()) == _reference(pieces + _BLANKS[::3], blank)
+
+
+def test_results_are_read_only_and_repeated_anchors_are_remembered() -> None:
+    pieces = [b"", b" ", b"  ", b" x", b"\t", b"\t\t", b"x", b"xy", b"\xff", b"\xff\xff", b"\xffa", b" x"]
+    index = HealingIndex(pieces)
+    assert sorted(index.candidates(b" ").tolist()) == [1, 2, 3, 11]
+    assert sorted(index.candidates(b"\t\t").tolist()) == [4, 5]
+    assert sorted(index.candidates(b"\xff").tolist()) == [8, 9, 10]  # no upper bound past 0xff
+    assert sorted(index.candidates(b"\xff\xffz").tolist()) == [8, 9]
+    for pending in (b" ", b"    ", b"\t", b"x", b"xyz", b"q"):
+        found = index.candidates(pending)
+        assert not found.flags.writeable
+        with pytest.raises(ValueError, match="read-only"):
+            found[...] = 0
+        assert index.candidates(pending) is found  # precomputed or remembered
+    assert sorted(index.candidates(b"xyz").tolist()) == [6, 7]
 
 
 @pytest.mark.parametrize(
