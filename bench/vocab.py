@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -36,9 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def probe(tree: Path, model: Path, repeats: int) -> dict[str, float]:
-    env = {**os.environ, "PYTHONPATH": str(tree)}
     done = subprocess.run(
-        [sys.executable, str(PROBE), str(model), str(repeats)], capture_output=True, text=True, env=env, cwd=tree
+        [sys.executable, str(PROBE), str(tree), str(model), str(repeats)], capture_output=True, text=True, cwd=tree
     )
     if done.returncode != 0:
         raise SystemExit(f"vocab: the probe failed in {tree}:\n{done.stderr[-3000:]}")
@@ -63,5 +61,6 @@ def main(args: argparse.Namespace) -> None:
     print("| measure | " + " | ".join(names) + " |")
     print("|---|" + "---|" * len(names))
     for key in sides[names[0]]:
-        print(f"| {key.removesuffix('_ms').replace('_', ' ')} | " + " | ".join(f"{s[key]:.1f}" for s in sides.values()) + " |")
+        cells = " | ".join(f"{side[key]:.1f}" for side in sides.values())
+        print(f"| {key.removesuffix('_ms').replace('_', ' ')} | {cells} |")
     write("vocab", {"model": str(model), "repeats": repeats, "sides": sides}, args.out)

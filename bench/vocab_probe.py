@@ -1,14 +1,16 @@
 """One measurement of ``bench vocab``, run as a script in a child process whose ``copilot`` is
-the source tree under test (``PYTHONPATH``), so an older revision is measured the same way:
-it uses only interfaces both sides have.
+the source tree under test, so an older revision is measured the same way: it uses only
+interfaces both sides have.
 
-    python bench/vocab_probe.py MODEL REPEATS  ->  one JSON object on stdout
+    python bench/vocab_probe.py TREE MODEL REPEATS  ->  one JSON object on stdout
+    python bench/vocab_probe.py --cli TREE ARGS...  ->  ``copilot-lsp ARGS`` from TREE
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import runpy
 import statistics
 import subprocess
 import sys
@@ -19,11 +21,27 @@ PREFIX = 'import os\n\n\ndef size(path):\n    """Bytes in the file."""\n    retu
 SUFFIX = "\n\n\nprint(size(__file__))\n"
 
 
+def use_tree(tree: Path) -> None:
+    """Import ``copilot`` from ``tree``. The editable install's finder maps the package names
+    to this checkout's folders (pyproject's package-dir; it comes before PYTHONPATH): point
+    its mapping at the same folders of ``tree``."""
+    finder = next(m for name, m in sys.modules.items() if name.startswith("__editable___copilot_lsp"))
+    root = Path(finder.MAPPING["copilot"]).parent
+    for name, folder in finder.MAPPING.items():
+        finder.MAPPING[name] = str(tree / Path(folder).relative_to(root))
+    for folders in finder.NAMESPACES.values():
+        folders[:] = [str(tree / Path(folder).relative_to(root)) for folder in folders]
+    import copilot
+
+    assert Path(copilot.__file__).is_relative_to(tree), copilot.__file__
+
+
 def _median_ms(samples: list[float]) -> float:
     return round(statistics.median(samples) * 1000, 2)
 
 
-def main(model: Path, repeats: int) -> dict[str, float]:
+def main(tree: Path, model: Path, repeats: int) -> dict[str, float]:
+    use_tree(tree)
     from copilot.config import ModelSettings
     from copilot.inference.engine import open_engine
     from copilot.inference.gguf_info import read_info
@@ -40,9 +58,8 @@ def main(model: Path, repeats: int) -> dict[str, float]:
         read_info(model)
         infos.append(time.perf_counter() - started)
         started = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "copilot.lsp", "models", "info", str(model)], capture_output=True, check=True
-        )
+        command = [sys.executable, __file__, "--cli", str(tree), "models", "info", str(model)]
+        subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
         commands.append(time.perf_counter() - started)
 
     engine = open_engine(model, ModelSettings(n_ctx=512, n_threads=2, kv_slots=1))
@@ -74,4 +91,9 @@ def main(model: Path, repeats: int) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(Path(sys.argv[1]), int(sys.argv[2]))))
+    if sys.argv[1] == "--cli":
+        use_tree(Path(sys.argv[2]))
+        sys.argv = ["copilot-lsp", *sys.argv[3:]]
+        runpy.run_module("copilot.lsp", run_name="__main__")
+    else:
+        print(json.dumps(main(Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]))))
