@@ -158,3 +158,21 @@ def test_a_file_llama_cpp_rejects_gets_the_headers_reason(tmp_path: Path) -> Non
     alien = write_tiny_model(tmp_path / "alien.gguf", ["<|endoftext|>"], architecture="not-a-transformer")
     with pytest.raises(ModelError, match=r"not one llama\.cpp supports"):
         Vocabulary(alien)
+
+
+@pytest.mark.parametrize(
+    ("name", "family"),
+    [
+        ("Qwen2.5 Coder 1.5B", "qwen2_5_coder"),  # general.name as llama.cpp's converter writes it
+        ("Qwen2.5-Coder", "qwen2_5_coder"),  # general.basename
+        ("qwen2_5_coder_7b_instruct", "qwen2_5_coder"),
+        ("Deepseek Coder 1.3b Base", "deepseek_coder"),
+        ("Starcoder2 3b", "starcoder2"),
+        ("CodeLlama 7b Hf", "codellama"),
+        ("Llama 3.1 8B", None),
+    ],
+)
+def test_converter_style_names_name_their_family(name: str, family: str | None) -> None:
+    from copilot.inference.catalogue import family_for_model
+
+    assert family_for_model(name) == family
