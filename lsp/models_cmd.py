@@ -149,7 +149,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     if args.draft:
         draft_problem = draft_mismatch(info, read_info(resolve(args.draft))) or ""
     # llama.cpp's own word on the file (no weights: well under a second on a 151k vocabulary)
-    vocabulary = Vocabulary(Path(info.path)) if info.can_complete else None
+    vocabulary, refused = None, None
+    try:
+        vocabulary = Vocabulary(Path(info.path)) if info.can_complete else None
+    except ModelError as exc:
+        refused = exc  # said after the description of what the header holds
     if args.json:
         out = capabilities(info, vocabulary)
         if args.draft:
@@ -160,6 +164,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         if args.draft:
             print(f"draft         {args.draft}: " + (f"NOT usable: {draft_problem}" if draft_problem else "usable"))
     require_completion_model(info)  # an error (exit 1) with the advice, after the description
+    if refused is not None:
+        raise refused
     return 1 if draft_problem else 0
 
 

@@ -98,7 +98,7 @@ def special_tokens(handle: VocabHandle, family: Family | None, fim: Iterable[int
     return SpecialTokens(stop=stop, repo_name=repo_name, file_sep=file_sep, protected=protected)
 
 
-def tokenizer_warnings(handle: VocabHandle, name: str, metadata: dict[str, str], tokens: SpecialTokens) -> list[str]:
+def tokenizer_warnings(name: str, metadata: dict[str, str], tokens: SpecialTokens) -> list[str]:
     """What is wrong with the file's tokenizer metadata, what it costs, what to do instead."""
     warnings = []
     if metadata["tokenizer.ggml.model"] == "gpt2" and not metadata["tokenizer.ggml.pre"]:

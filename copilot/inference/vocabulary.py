@@ -98,7 +98,7 @@ class Vocabulary:
         self.stop_tokens = special.stop
         self._protected = re.compile("|".join(map(re.escape, special.protected))) if special.protected else None
         keys = ("tokenizer.ggml.model", "tokenizer.ggml.pre")
-        self.warnings = tokenizer_warnings(handle, path.name, {k: self.metadata(k) for k in keys}, special)
+        self.warnings = tokenizer_warnings(path.name, {k: self.metadata(k) for k in keys}, special)
         self._healing: HealingIndex | None = None
         self._healing_built = threading.Lock()
         arch = self.metadata("general.architecture")

@@ -8,7 +8,9 @@ so consecutive prompts share their tokens up to the cursor (KV reuse).
 
 Tokenizing is the expensive part (a few MB/s), so lines are measured with per-line token
 counts that are remembered (``Encoder``), and the window's text is tokenized once, with
-the part before the cursor's line remembered too: typing within a line tokenizes that line.
+the part up to the indentation of the last indented line remembered too: typing within an
+indented line tokenizes that line (at top level, the lines since the last indented one). The
+tokens are always the whole text's, as the model's own server would make them.
 """
 
 from __future__ import annotations
