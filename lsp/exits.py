@@ -75,6 +75,9 @@ def end_serve_on_interrupt(stop: Callable[[], None]) -> None:
             stop()
         except Exception:
             log.exception("stopping the server after an interrupt failed")
+        from copilot.context.symbols import SPAWNING  # loaded already: the server indexes with it
+
+        SPAWNING.acquire(timeout=5)  # no child half-started (held until the process ends)
         children = multiprocessing.active_children()  # the workspace index's parser: not left orphaned
         for child in children:
             child.terminate()

@@ -34,6 +34,10 @@ BATCH_FILES = 64  # files per job for the index process
 BATCHES_IN_FLIGHT = 2
 OPEN_REFRESH_S = 1.0  # an open document's definitions are re-extracted at most this often
 FILE_CACHE = 32  # files whose text is kept for reading definition bodies
+# Held while the index's worker process may be starting: a process that exits meanwhile leaves
+# the half-started child reading its start-up data from a closed pipe (a traceback on the
+# editor's stderr). The server's Ctrl-C path takes it before it ends the children.
+SPAWNING = threading.Lock()
 
 
 class Symbol(msgspec.Struct, frozen=True, kw_only=True):
@@ -108,7 +112,8 @@ class WorkspaceIndex:
         with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
             pending: deque[Future[bytes]] = deque()
             for batch in _batches(self._paths(), BATCH_FILES):
-                pending.append(pool.submit(index_files, [str(p) for p in batch], self.max_file_bytes))
+                with SPAWNING:  # the first submit starts the worker process
+                    pending.append(pool.submit(index_files, [str(p) for p in batch], self.max_file_bytes))
                 while len(pending) > BATCHES_IN_FLIGHT:
                     self._add_encoded(pending.popleft().result())
                 if self._stop.is_set():
