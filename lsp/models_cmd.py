@@ -107,7 +107,8 @@ def describe(info: ModelInfo, vocabulary: Vocabulary | None) -> list[str]:
         f"family        {_family_line(vocabulary.family if vocabulary else info.family)}",
     ]
     if vocabulary is None:
-        return [*lines, "completion    NO: no fill-in-the-middle tokens"]
+        why = "llama.cpp cannot load it (below)" if info.can_complete else "no fill-in-the-middle tokens"
+        return [*lines, f"completion    NO: {why}"]
     fim = vocabulary.fim
     repo = "no repository-level form"
     if vocabulary.repo_level:

@@ -82,7 +82,6 @@ class Renderer:
         context = [token for c in chosen for token in render_comment(c)]
         return Retrieved(style="comments", snippets=chosen, pool=pool, preamble=[], context=context)
 
-
     def _files(self, chosen: list[Candidate]) -> list[int]:
         """One ``<file_sep>path`` section per file, its snippets in line order, files in the
         order of their first snippet. Each snippet was counted with a header of its own, so

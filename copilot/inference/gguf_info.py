@@ -1,6 +1,7 @@
 """What a GGUF file is, read from its header alone (``gguf_header`` maps the file and reads
-no weights): architecture, size, quantisation, context, FIM and stop tokens, and a
-tokenizer identity that says whether a draft can speculate for a target.
+no weights): architecture, size, quantisation, context, FIM tokens, and a tokenizer
+identity that says whether a draft can speculate for a target. (The stop tokens and the
+repository-level tokens the server uses come from llama.cpp's reading: ``special_tokens``.)
 
 A file that cannot serve as a code-completion model is refused here with one message that
 says what to do instead, before llama.cpp spends seconds loading it.
@@ -129,8 +130,6 @@ def _file_type(fields: dict[str, Any], per_type: Counter[str]) -> str:
         pass
     matrices = Counter({k: v for k, v in per_type.items() if k != "F32"}) or per_type
     return matrices.most_common(1)[0][0] if matrices else "unknown"
-
-
 
 
 def _fim_ids(fields: dict[str, Any], tokens: list[str], family: str | None) -> FimIds | None:
