@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,7 +124,10 @@ def family_model(family: str, variant: Variant = "current", forced: str | None =
 def _folder() -> Path:
     digest = hashlib.sha1(Path(__file__).read_bytes()).hexdigest()[:10]
     folder = CACHE / f"families-{digest}"
-    folder.mkdir(parents=True, exist_ok=True)
+    if not folder.exists():
+        for stale in CACHE.glob("families-*"):  # built by an older version of this file
+            shutil.rmtree(stale, ignore_errors=True)
+        folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 

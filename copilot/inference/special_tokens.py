@@ -24,6 +24,8 @@ from .catalogue import Family
 NORMAL = llama_cpp.LLAMA_TOKEN_ATTR_NORMAL
 CONTROL = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL
 USER_DEFINED = llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
+# What to download instead: ggml-org's Qwen2.5-Coder files are recent conversions.
+CURRENT = "or use one the catalogue knows is current (copilot-lsp models pull qwen2.5-coder-1.5b)"
 
 
 class SpecialTokens(msgspec.Struct, frozen=True, kw_only=True):
@@ -105,13 +107,13 @@ def tokenizer_warnings(name: str, metadata: dict[str, str], tokens: SpecialToken
         warnings.append(
             f"{name} has no tokenizer.ggml.pre (converted before April 2024): llama.cpp splits code into "
             "other tokens than the model was trained on (' = ' becomes 3 tokens) and suggestions get worse; "
-            "download a newer conversion of the model, or convert it again with a recent llama.cpp"
+            f"download a newer conversion of the model, convert it again with a recent llama.cpp, {CURRENT}"
         )
     if tokens.protected:
         warnings.append(
             f"{name} types its marker tokens {', '.join(tokens.protected)} as ordinary text (an older converter): "
             "copilot-lsp stops on them and keeps them out of prompts, but other llama.cpp tools may write them "
-            "into code; a newer conversion of the model fixes it"
+            f"into code; a newer conversion of the model fixes it, {CURRENT}"
         )
     return warnings
 
