@@ -7,15 +7,17 @@ nothing (no model) or works uncached (no cache), and ``copilot-lsp doctor`` expl
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
+from typing import NamedTuple
 
 from . import paths
 from .cache import open_cache
-from .config import Config
+from .config import Config, ModelSettings, SpeculativeSettings
 from .context.retrieval import Retriever
 from .documents import DocumentStore
 from .errors import ModelError
-from .inference.engine import open_engine
+from .inference.engine import LocalEngine, open_engine
 from .pipeline import Pipeline
 from .remote.backend import RemoteBackend
 from .remote.escalation import Escalation, template_for
@@ -23,12 +25,71 @@ from .remote.escalation import Escalation, template_for
 log = logging.getLogger(__name__)
 
 
-def build_pipeline(config: Config, documents: DocumentStore | None = None, root: Path | None = None) -> Pipeline:
+class SharedEngines:
+    """The engines of one process, one per model configuration, shared by every editor
+    session using that configuration (counted: the last session to leave stops it, unless
+    the process keeps it ``pinned`` for the next one)."""
+
+    def __init__(self, pinned: bool = False) -> None:
+        self.pinned = pinned
+        self._lock = threading.Lock()
+        self._engines: dict[EngineKey, tuple[LocalEngine, int]] = {}
+
+    def acquire(self, config: Config) -> LocalEngine:
+        """The engine for ``config``'s model settings; ModelError when the model cannot be used."""
+        key = EngineKey(paths.model_path(config), config.model, config.speculative)
+        with self._lock:
+            engine, users = self._engines.get(key, (None, 0))
+            if engine is None:
+                engine = open_engine(key.path, key.model, key.speculative)
+            self._engines[key] = (engine, users + 1)
+            return engine
+
+    def release(self, engine: LocalEngine) -> None:
+        with self._lock:
+            for key, (held, users) in list(self._engines.items()):
+                if held is engine:
+                    if users > 1 or self.pinned:
+                        self._engines[key] = (held, users - 1)
+                    else:
+                        del self._engines[key]
+                        engine.stop()
+
+    def engines(self) -> list[tuple[LocalEngine, int]]:
+        """Each engine with how many sessions use it."""
+        with self._lock:
+            return list(self._engines.values())
+
+    def stop_all(self) -> None:
+        with self._lock:
+            for engine, _ in self._engines.values():
+                engine.stop()
+            self._engines.clear()
+
+
+class EngineKey(NamedTuple):
+    path: Path
+    model: ModelSettings
+    speculative: SpeculativeSettings
+
+
+def build_pipeline(
+    config: Config,
+    documents: DocumentStore | None = None,
+    root: Path | None = None,
+    shared: SharedEngines | None = None,
+    session: str = "",
+) -> Pipeline:
     """With ``documents`` (the open documents), prompts get context from outside the local
-    window: from those documents and, given a workspace ``root``, from its files."""
+    window: from those documents and, given a workspace ``root``, from its files. With
+    ``shared``, the model is the process's engine for this configuration (``session`` names
+    this pipeline's KV sequences in it); otherwise the pipeline has an engine of its own."""
     engine, error = None, ""
     try:
-        engine = open_engine(paths.model_path(config), config.model, config.speculative)
+        if shared is not None:
+            engine = shared.acquire(config)
+        else:
+            engine = open_engine(paths.model_path(config), config.model, config.speculative)
     except ModelError as exc:
         error = f"{exc} (run `copilot-lsp doctor`)"
         log.error("no completions: %s", error)
@@ -44,7 +105,17 @@ def build_pipeline(config: Config, documents: DocumentStore | None = None, root:
         vocabulary = engine.vocabulary
         retriever = Retriever(documents, config.context, root, vocabulary.encode, vocabulary.fim, vocabulary.repo_level)
         retriever.start()
-    return Pipeline(config, engine, cache, engine_error=error, retriever=retriever, escalation=escalation)
+    on_close = (lambda: shared.release(engine)) if shared is not None and engine is not None else None
+    return Pipeline(
+        config,
+        engine,
+        cache,
+        engine_error=error,
+        retriever=retriever,
+        escalation=escalation,
+        session=session,
+        on_close=on_close,
+    )
 
 
 def open_escalation(config: Config, root: Path | None) -> Escalation | None:

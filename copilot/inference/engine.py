@@ -89,6 +89,18 @@ class LocalEngine:
     def queued(self) -> int:
         return len(self._jobs)
 
+    def forget_owners(self, prefix: str) -> int:
+        """Free the KV sequences (and saved states) of the owners named ``prefix...``: an
+        editor session ended. Returns how many sequences were freed."""
+        with self._lock:
+            self._saved.drop(prefix)
+            return len(self._slots.release(prefix))
+
+    def sequence_owners(self) -> dict[str, int]:
+        """Which owner holds which KV sequence now."""
+        with self._lock:
+            return self._slots.owners()
+
     @property
     def speculator(self) -> Speculator | None:
         """The drafters in use, once the model is loaded (None: no speculation)."""
@@ -224,9 +236,10 @@ class LocalEngine:
         prompt = job.prompt
         if len(prompt) >= llm.n_ctx:
             raise ModelError(f"a prompt of {len(prompt)} tokens does not fit the context ({llm.n_ctx})")
-        seq, arrived, evicted = self._slots.slot_for(job.owner)
-        if arrived:
-            self._switch(llm, seq, job.owner, evicted)
+        with self._lock:
+            seq, arrived, evicted = self._slots.slot_for(job.owner)
+            if arrived:
+                self._switch(llm, seq, job.owner, evicted)
         # Keep the KV state of the longest common prefix with the document's previous prompt.
         reused = llm.reusable(prompt, seq)
         llm.keep(reused, seq)

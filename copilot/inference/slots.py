@@ -31,6 +31,19 @@ class KvSlots:
         self._owners[owner] = slot
         return slot, True, evicted
 
+    def release(self, prefix: str) -> list[int]:
+        """Free the slots of every owner whose name starts with ``prefix`` (an editor that
+        left): they go first to the next documents, whose state replaces theirs."""
+        freed = [slot for owner, slot in self._owners.items() if owner.startswith(prefix)]
+        for owner in [owner for owner in self._owners if owner.startswith(prefix)]:
+            del self._owners[owner]
+        self._free[:0] = sorted(freed)
+        return freed
+
+    def owners(self) -> dict[str, int]:
+        """Owner -> slot, least recently used first."""
+        return dict(self._owners)
+
 
 class SavedStates:
     """KV states of documents pushed out of their sequence, newest kept, within a byte
@@ -51,6 +64,10 @@ class SavedStates:
         while self._bytes > self.budget:
             _, (old, _) = self._states.popitem(last=False)
             self._bytes -= len(old)
+
+    def drop(self, prefix: str) -> None:
+        for owner in [owner for owner in self._states if owner.startswith(prefix)]:
+            self.take(owner)
 
     def take(self, owner: str) -> tuple[bytes, list[int]] | None:
         entry = self._states.pop(owner, None)

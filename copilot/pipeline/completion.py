@@ -30,7 +30,7 @@ from ..logs import REQUEST_ID
 from ..metrics import Metrics, RequestRecord, as_dict
 from ..remote.escalation import Escalation
 from .debounce import Debounce
-from .generating import Generator, cost_if_remote
+from .generating import Generator, cost_if_remote, owner_prefix
 from .prompting import ContextReport, Prompt, PromptBuilder, common_prefix
 from .request import Partial, Request
 
@@ -57,8 +57,14 @@ class Pipeline:
         engine_error: str = "",
         retriever: Retriever | None = None,
         escalation: Escalation | None = None,
+        session: str = "",
+        on_close: Callable[[], None] | None = None,
     ) -> None:
         self.engine = engine
+        # The editor session this pipeline serves (one process may serve many): it names the
+        # session's KV sequences in the shared engine, which are freed when it closes.
+        self.session = session
+        self._on_close = on_close
         self.retriever = retriever
         self.escalation = escalation
         self.cache = cache
@@ -113,6 +119,10 @@ class Pipeline:
         if self.retriever is not None:
             self.retriever.stop()
         if self.engine is not None:
+            self.engine.forget_owners(owner_prefix(self.session))
+        if self._on_close is not None:
+            self._on_close()  # the engine's owner stops it once no pipeline uses it
+        elif self.engine is not None:
             self.engine.stop()
         self.cache.close()
 

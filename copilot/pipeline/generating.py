@@ -39,8 +39,10 @@ class Generator:
         debounce: Debounce,
         retriever: Retriever | None = None,
         escalation: Escalation | None = None,
+        session: str = "",
     ) -> None:
         self.config = config
+        self.owner_prefix = owner_prefix(session)
         self.engine = engine
         self.prompts = prompts
         self.cache = cache
@@ -123,7 +125,7 @@ class Generator:
             max_tokens=request.params.max_tokens,
             max_lines=request.params.max_lines,
             heal=prompt.heal,
-            owner=request.uri,
+            owner=self.owner_prefix + request.uri,
             max_prefill_ms=settings.max_prefill_ms,
             max_decode_ms=settings.max_decode_ms,
             request_id=REQUEST_ID.get(),
@@ -175,3 +177,9 @@ def cost_if_remote(settings: RemoteSettings, record: RequestRecord) -> float:
     if record.source == "remote":
         return record.cost
     return estimated_cost(settings, record.prompt_tokens, record.generated_tokens)
+
+
+def owner_prefix(session: str) -> str:
+    """What starts the engine's owner names (KV sequences, queue places) of a session's
+    documents: two editors with the same file open never share or supersede each other's."""
+    return f"{session} " if session else ""
