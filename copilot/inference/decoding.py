@@ -9,28 +9,21 @@ rejected guesses' KV positions are trimmed right away.
 The log-probability of each chosen token comes from the same logits (one log-sum-exp per
 token), for the completion's confidence.
 
-``prefill`` and ``decode_job`` run one job on a sequence the worker picked: the prompt
-in chunks within the job's prefill budget, then greedy steps until a stop condition
-(token or line limit, decode budget, cancel, full context, end of text), reporting the
-text so far after each token.
+``greedy_steps`` is the reference loop for one sequence (the model card, the benchmarks,
+the tests); the server runs the same rules for many generations at once in ``batching``.
 """
 
 from __future__ import annotations
 
-import codecs
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..prompt.healing import heal_step
-from .jobs import GenerationJob, StopReason
-from .llama import DecodeAborted, LlamaSession
+from .llama import LlamaSession
 from .speculative import Speculator
 from .vocabulary import Vocabulary
-
-PREFILL_CHUNK = 128  # prompt tokens per llama_decode call: the prefill time budget is checked between them
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,15 +40,16 @@ class DecodeCounters:
     accepted: int = 0
 
 
-def _logprob(row: np.ndarray, token: int) -> float:
+def logprob(row: np.ndarray, token: int) -> float:
     top = float(row.max())
     return float(row[token]) - top - float(np.log(np.exp(row - top).sum()))
 
 
-def _choose(session: LlamaSession, vocabulary: Vocabulary, pending: bytes) -> tuple[int, float]:
-    """The greedy token after the last decoded position (spelling ``pending`` first)."""
-    token = session.argmax(vocabulary.healing.candidates(pending) if pending else None)
-    return token, _logprob(session.logits(), token)
+def choose(session: LlamaSession, vocabulary: Vocabulary, pending: bytes, row: int = -1) -> tuple[int, float]:
+    """The greedy token after a decoded position (the last one, or batch ``row``), spelling
+    ``pending`` first; and its log-probability."""
+    token = session.argmax(vocabulary.healing.candidates(pending) if pending else None, row)
+    return token, logprob(session.logits(row), token)
 
 
 def greedy_steps(
@@ -76,11 +70,11 @@ def greedy_steps(
     if speculator is not None:
         speculator.start(context)
     pending = heal
-    token, logprob = _choose(session, vocabulary, pending)
+    token, token_logprob = choose(session, vocabulary, pending)
     while True:
         piece = session.piece(token)
         pending = heal_step(pending, piece)
-        yield Step(token, piece, logprob)
+        yield Step(token, piece, token_logprob)
         context.append(token)
         drafter, draft = None, list[int]()
         if speculator is not None and not pending:  # healing constrains choices: no drafts then
@@ -88,7 +82,7 @@ def greedy_steps(
         counters.forwards += 1
         if drafter is None or speculator is None:
             session.decode([token], seq)
-            token, logprob = _choose(session, vocabulary, pending)
+            token, token_logprob = choose(session, vocabulary, pending)
             continue
         base = len(history)
         session.decode([token, *draft], seq, all_logits=True)
@@ -97,7 +91,7 @@ def greedy_steps(
         accepted = 0
         while accepted < len(draft) and choices[accepted] == draft[accepted]:
             accepted += 1
-        logprobs = [_logprob(rows[i], int(choices[i])) for i in range(accepted + 1)]
+        logprobs = [logprob(rows[i], int(choices[i])) for i in range(accepted + 1)]
         session.keep(base + 1 + accepted, seq)
         speculator.feedback(drafter, len(draft), accepted)
         counters.drafted += len(draft)
@@ -106,91 +100,4 @@ def greedy_steps(
             guess = draft[i]
             yield Step(guess, session.piece(guess), logprobs[i])
             context.append(guess)
-        token, logprob = int(choices[accepted]), logprobs[accepted]
-
-
-@dataclass
-class Decoded:
-    """What ``decode_job`` generated, and why it stopped."""
-
-    text: str  # without the healed anchor
-    reason: StopReason
-    generated: int  # tokens
-    logprob_sum: float
-    first_token: float  # perf_counter() when the first token came (the decode's start if none did)
-    counters: DecodeCounters = field(default_factory=DecodeCounters)
-
-    @property
-    def mean_logprob(self) -> float:
-        return self.logprob_sum / self.generated if self.generated else 0.0
-
-
-def prefill(session: LlamaSession, job: GenerationJob, seq: int, start: int, started: float) -> StopReason | None:
-    """Decode ``job.prompt[start:]`` into ``seq``, ``PREFILL_CHUNK`` tokens at a time;
-    before each chunk, stop if the job was cancelled or is past its prefill budget
-    (counted from ``started``). None once the whole prompt is in, else why it stopped.
-    What was evaluated stays in the KV cache: the next keystroke continues from it."""
-    prompt = job.prompt
-    for chunk in range(start, len(prompt), PREFILL_CHUNK):
-        if job.cancel.is_set():  # also between chunks of a long prompt
-            return "cancelled"
-        if job.max_prefill_ms and (time.perf_counter() - started) * 1000 > job.max_prefill_ms:
-            return "prefill_budget"
-        try:
-            session.decode(prompt[chunk : chunk + PREFILL_CHUNK], seq)
-        except DecodeAborted:
-            return "cancelled"
-    return None
-
-
-def decode_job(
-    session: LlamaSession,
-    vocabulary: Vocabulary,
-    job: GenerationJob,
-    seq: int,
-    speculator: Speculator | None,
-    started: float,
-) -> Decoded:
-    """Greedy tokens after ``job.prompt`` (already decoded into ``seq``) until a stop
-    condition; ``job.on_text`` gets the text so far after each token. The cancel flag is
-    checked between tokens, and the decode budget counts from ``started``."""
-    stop_tokens = vocabulary.stop_tokens
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    counters = DecodeCounters()
-    heal = job.heal.encode("utf-8", "surrogatepass")
-    steps = greedy_steps(session, vocabulary, job.prompt, seq, heal, speculator, counters)
-    written, text, generated, logprob_sum = "", "", 0, 0.0  # written includes the healed anchor
-    first_token = started
-    reason: StopReason = "max_tokens"
-    deadline = started + job.max_decode_ms / 1000 if job.max_decode_ms else None
-    while generated < job.max_tokens:
-        if job.cancel.is_set():
-            reason = "cancelled"
-            break
-        if deadline is not None and time.perf_counter() > deadline:
-            reason = "decode_budget"
-            break
-        if len(session.sequences[seq]) + (1 if generated else 0) > session.n_ctx:  # the next step decodes a token
-            reason = "context_full"
-            break
-        try:
-            step = next(steps)
-        except DecodeAborted:  # cancelled during the forward pass
-            reason = "cancelled"
-            break
-        if step.token in stop_tokens:
-            reason = "end"
-            break
-        generated += 1
-        if generated == 1:
-            first_token = time.perf_counter()
-        logprob_sum += step.logprob
-        written += decoder.decode(step.piece)
-        text = written[len(job.heal) :]
-        if job.max_lines and text.count("\n") >= job.max_lines:
-            text = "\n".join(text.split("\n")[: job.max_lines])
-            reason = "max_lines"
-            break
-        if job.on_text is not None and text:
-            job.on_text(text)
-    return Decoded(text, reason, generated, logprob_sum, first_token, counters)
+        token, token_logprob = int(choices[accepted]), logprobs[accepted]

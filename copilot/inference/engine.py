@@ -21,16 +21,17 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
 from ..config import ModelSettings, SpeculativeSettings
 from ..errors import ModelError
 from ..logs import REQUEST_ID
-from .decoding import decode_job, prefill
+from .batching import Running, check_limits, plan, step
 from .gguf_info import draft_mismatch
 from .jobs import Generation, GenerationJob, JobQueue, StopReason
-from .llama import DecodeAborted, LlamaSession
+from .llama import LlamaSession
 from .slots import KvSlots, SavedStates
 from .speculative import Drafter, DraftModel, PromptLookup, Speculator
 from .vocabulary import Vocabulary
@@ -64,8 +65,8 @@ class LocalEngine:
                 self.n_ctx,
             )
         self._jobs: JobQueue[_Item] = JobQueue()
-        self._running: GenerationJob | None = None
-        self._lock = threading.Lock()  # guards _running between the loop and the worker
+        self._active: dict[str, GenerationJob] = {}  # owner -> its job being generated
+        self._lock = threading.Lock()  # guards _active, _slots and _saved between the loop and the worker
         self._ready = threading.Event()
         self._load_error: ModelError | None = None
         self._thread = threading.Thread(target=self._run, name="copilot-inference", daemon=True)
@@ -73,6 +74,7 @@ class LocalEngine:
         self._slots = KvSlots(max(1, settings.kv_slots))
         self._saved = SavedStates(settings.saved_states_mb * 1_000_000)
         self._speculator: Speculator | None = None
+        self._batch_sizes: deque[int] = deque(maxlen=4096)  # generations per forward pass, recent steps
 
     def start(self) -> None:
         self._thread.start()
@@ -101,6 +103,10 @@ class LocalEngine:
         with self._lock:
             return self._slots.owners()
 
+    def batch_sizes(self) -> list[int]:
+        """How many generations each recent forward pass advanced."""
+        return list(self._batch_sizes)
+
     @property
     def speculator(self) -> Speculator | None:
         """The drafters in use, once the model is loaded (None: no speculation)."""
@@ -117,13 +123,13 @@ class LocalEngine:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Generation] = loop.create_future()
         with self._lock:
-            running = self._running
-            if not job.background and running is not None and running.owner == job.owner:
+            running = self._active.get(job.owner)
+            if not job.background and running is not None:
                 running.cancel.set()
                 job.preempted = True
             for old_job, old_future in self._jobs.put(job.owner, (job, future), job.background):
                 old_job.cancel.set()
-                _resolve(old_future, _not_run(old_job, "superseded"))
+                _answer(old_future, _not_run(old_job, "superseded"))
         try:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
@@ -179,38 +185,135 @@ class LocalEngine:
 
     def _run(self) -> None:
         self._load()
-        while (item := self._jobs.get()) is not None:
-            job, future = item
-            with self._lock:
-                self._running = job
-            self._watch(job.cancel)
-            REQUEST_ID.set(job.request_id)
+        running: list[Running] = []
+        turn = 0
+        while True:
+            self._admit(running)
+            if not running:
+                return  # closed
+            turn += 1
             try:
-                result: Generation | BaseException = self._generate(job)
-            except Exception as exc:  # report to the awaiting request, keep the worker alive
+                self._step(running, turn)
+            except Exception as exc:  # report to every request in the batch, keep the worker alive
                 log.exception("generation failed")
-                result = exc
-            self._watch(None)
-            with self._lock:
-                self._running = None
-            loop = future.get_loop()
-            if not loop.is_closed():
-                loop.call_soon_threadsafe(_resolve, future, result)
+                for r in running:
+                    r.reason = r.reason or "cancelled"
+                    self._finish(r, exc)
+                running.clear()
+                continue
+            for r in [r for r in running if r.reason is not None]:
+                running.remove(r)
+                self._finish(r)
 
-    def _watch(self, cancel: threading.Event | None) -> None:
-        """Let a cancel abort llama.cpp mid-batch, in the target and the draft model."""
-        if self._llama is not None:
-            self._llama.abort_when = cancel
-        for drafter in self._speculator.drafters if self._speculator else []:
-            if isinstance(drafter, DraftModel):
-                drafter.session.abort_when = cancel
+    def _admit(self, running: list[Running]) -> None:
+        """Start waiting jobs while sequences are free: at most one per document, background
+        jobs only beside other background jobs; blocks only when nothing is running."""
+        while len(running) < self._slots.size:
+            interactive = any(not r.job.background for r in running)
+            item = self._jobs.get(
+                block=not running, exclude={r.job.owner for r in running}, background=not interactive
+            )
+            if item is None:
+                return
+            job, future = item
+            started = self._start(job, future, {r.seq for r in running})
+            if started.reason is not None:
+                self._finish(started)
+            else:
+                running.append(started)
+
+    def _start(self, job: GenerationJob, future: asyncio.Future[Generation], busy: set[int]) -> Running:
+        """The job on its document's KV sequence (prefix-aware when it needs a new one), its
+        reusable prompt prefix kept."""
+        now = time.perf_counter()
+        REQUEST_ID.set(job.request_id)
+        if self._load_error is not None or self._llama is None:
+            error = self._load_error or ModelError("model not loaded")
+            return Running(job, future, -1, now, 0, reason="cancelled", error=error)
+        llm = self._llama
+        prompt = job.prompt
+        if job.cancel.is_set():
+            return Running(job, future, -1, now, 0, reason="cancelled")
+        if len(prompt) >= llm.n_ctx:
+            error = ModelError(f"a prompt of {len(prompt)} tokens does not fit the context ({llm.n_ctx})")
+            return Running(job, future, -1, now, 0, reason="cancelled", error=error)
+        with self._lock:
+            seq, arrived, evicted = self._slots.slot_for(
+                job.owner, busy, shared=lambda slot: llm.reusable(prompt, slot)
+            )
+            if arrived:
+                self._switch(llm, seq, job.owner, evicted)
+            self._active[job.owner] = job
+        reused = llm.reusable(prompt, seq)
+        llm.keep(reused, seq)
+        run = self._speculator.begin(prompt, seq) if self._speculator is not None else None
+        return Running(job, future, seq, now, reused, run=run)
+
+    def _step(self, running: list[Running], turn: int) -> None:
+        llm = self._llama
+        assert llm is not None
+        now = time.perf_counter()
+        for r in running:
+            check_limits(r, llm, now)
+        active = [r for r in running if r.reason is None]
+        if active:
+            self._batch_sizes.append(len(active))
+            step(plan(active, llm, turn), llm, self.vocabulary)
+
+    def _finish(self, r: Running, error: BaseException | None = None) -> None:
+        """Answer a finished generation, with its text or the error that stopped it."""
+        with self._lock:
+            if self._active.get(r.job.owner) is r.job:
+                del self._active[r.job.owner]
+        error = error or r.error
+        result: Generation | BaseException = error if error is not None else self._generation(r)
+        loop = r.reply.get_loop()
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(_answer, r.reply, result)
+
+    def _generation(self, r: Running) -> Generation:
+        job = r.job
+        queue_ms = (r.admitted - job.submitted) * 1000
+        if r.seq < 0 or (not r.decoding and r.generated == 0 and not r.prefill_done):
+            reason = r.reason if r.reason is not None else "cancelled"
+            return _not_run(job, reason, queue_ms, r.reused, r.admitted)
+        done = time.perf_counter()
+        if r.run is not None:
+            r.run.done(r.generated, done - r.prefill_done)
+        assert r.reason is not None
+        log.debug(
+            "slot %d: %d prompt tokens (%d reused), %d generated (%s), %d drafted / %d accepted",
+            r.seq,
+            len(job.prompt),
+            r.reused,
+            r.generated,
+            r.reason,
+            r.counters.drafted,
+            r.counters.accepted,
+        )
+        return Generation(
+            text=r.text,
+            stop_reason=r.reason,
+            prompt_tokens=len(job.prompt),
+            reused_tokens=r.reused,
+            generated_tokens=r.generated,
+            queue_ms=queue_ms,
+            prefill_ms=(r.prefill_done - r.admitted) * 1000,
+            decode_ms=(done - r.prefill_done) * 1000,
+            first_token_ms=(r.first_token - r.prefill_done) * 1000,
+            mean_logprob=r.mean_logprob,
+            draft_tokens=r.counters.drafted,
+            accepted_tokens=r.counters.accepted,
+            target_forwards=r.counters.forwards,
+            preempted=job.preempted,
+        )
 
     def _switch(self, llm: LlamaSession, seq: int, owner: str, evicted: str | None) -> None:
         """Give ``seq`` to ``owner``: keep a copy of the evicted document's state, and bring
-        back the owner's own if one was kept."""
+        back the owner's own if one was kept (else the sequence keeps what it holds: the
+        prompt reuses whatever prefix it shares with it)."""
         if evicted is not None and llm.sequences[seq] and self._saved.budget:
             self._saved.put(evicted, llm.save_state(seq), llm.sequences[seq])
-        llm.keep(0, seq)
         saved = self._saved.take(owner)
         if saved is not None:
             try:
@@ -218,66 +321,6 @@ class LocalEngine:
             except ModelError as exc:  # then the prompt is evaluated again, as without a copy
                 log.debug("%s", exc)
                 llm.keep(0, seq)
-
-    def _generate(self, job: GenerationJob) -> Generation:
-        try:
-            return self._run_job(job)
-        except DecodeAborted:
-            return _not_run(job, "cancelled")
-
-    def _run_job(self, job: GenerationJob) -> Generation:
-        started = time.perf_counter()
-        queue_ms = (started - job.submitted) * 1000
-        if job.cancel.is_set():
-            return _not_run(job, "cancelled", queue_ms)
-        if self._load_error is not None or self._llama is None:
-            raise self._load_error or ModelError("model not loaded")
-        llm = self._llama
-        prompt = job.prompt
-        if len(prompt) >= llm.n_ctx:
-            raise ModelError(f"a prompt of {len(prompt)} tokens does not fit the context ({llm.n_ctx})")
-        with self._lock:
-            seq, arrived, evicted = self._slots.slot_for(job.owner)
-            if arrived:
-                self._switch(llm, seq, job.owner, evicted)
-        # Keep the KV state of the longest common prefix with the document's previous prompt.
-        reused = llm.reusable(prompt, seq)
-        llm.keep(reused, seq)
-        stopped = prefill(llm, job, seq, reused, started)
-        if stopped is not None:
-            return _not_run(job, stopped, queue_ms, reused, started)
-        prefill_done = time.perf_counter()
-        decoded = decode_job(llm, self.vocabulary, job, seq, self._speculator, prefill_done)
-        done = time.perf_counter()
-        generated, reason, counters = decoded.generated, decoded.reason, decoded.counters
-        if self._speculator is not None:
-            self._speculator.job_done(generated, done - prefill_done)
-        log.debug(
-            "slot %d: %d prompt tokens (%d reused), %d generated (%s), %d drafted / %d accepted",
-            seq,
-            len(prompt),
-            reused,
-            generated,
-            reason,
-            counters.drafted,
-            counters.accepted,
-        )
-        return Generation(
-            text=decoded.text,
-            stop_reason=reason,
-            prompt_tokens=len(prompt),
-            reused_tokens=reused,
-            generated_tokens=generated,
-            queue_ms=queue_ms,
-            prefill_ms=(prefill_done - started) * 1000,
-            decode_ms=(done - prefill_done) * 1000,
-            first_token_ms=(decoded.first_token - prefill_done) * 1000,
-            mean_logprob=decoded.mean_logprob,
-            draft_tokens=counters.drafted,
-            accepted_tokens=counters.accepted,
-            target_forwards=counters.forwards,
-            preempted=job.preempted,
-        )
 
 
 def _not_run(
@@ -297,7 +340,7 @@ def _not_run(
     )
 
 
-def _resolve(future: asyncio.Future[Generation], result: Generation | BaseException) -> None:
+def _answer(future: asyncio.Future[Generation], result: Generation | BaseException) -> None:
     if future.done():
         return
     if isinstance(result, BaseException):

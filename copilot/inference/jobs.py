@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Generic, Literal, TypeVar
 
@@ -86,15 +86,21 @@ class JobQueue(Generic[T]):
             self._ready.notify()
         return replaced
 
-    def get(self) -> T | None:
-        """The next job, blocking until there is one; None once closed and drained."""
+    def get(self, block: bool = True, exclude: Collection[str] = (), background: bool = True) -> T | None:
+        """The next job whose owner is not in ``exclude`` (documents generating now: their
+        next job waits, and can still be replaced), background ones only with ``background``.
+        With ``block``, waits until there is one; None once closed and drained, or at once
+        without ``block`` when none may start."""
         with self._ready:
-            while not self._interactive and not self._background and not self._closed:
+            while True:
+                lanes = (self._interactive, self._background) if background else (self._interactive,)
+                for lane in lanes:
+                    owner = next((owner for owner in lane if owner not in exclude), None)
+                    if owner is not None:
+                        return lane.pop(owner)
+                if not block or self._closed:
+                    return None
                 self._ready.wait()
-            for lane in (self._interactive, self._background):
-                if lane:
-                    return lane.popitem(last=False)[1]
-            return None
 
     def close(self) -> None:
         with self._ready:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import ctypes
 import logging
-import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import llama_cpp
 import numpy as np
@@ -53,6 +54,15 @@ class DecodeAborted(ModelError):
     """``abort_when`` was set during a decode."""
 
 
+class Part(NamedTuple):
+    """A sequence's share of a batch: ``tokens`` appended to sequence ``seq``; logits for the
+    rows from ``logits_from`` on (``len(tokens)``: none, a prefill chunk that is not the last)."""
+
+    seq: int
+    tokens: Sequence[int]
+    logits_from: int
+
+
 class LlamaSession:
     """One llama.cpp model with one context holding ``n_seq`` independent sequences.
 
@@ -75,7 +85,7 @@ class LlamaSession:
         params.n_threads = params.n_threads_batch = n_threads
         # llama.cpp polls this between graph nodes: a cancel stops even a long prefill batch
         # or a big model's forward pass part-way, instead of after it.
-        self.abort_when: threading.Event | None = None
+        self.abort_when: Callable[[], bool] | None = None
         self._abort_callback = llama_cpp.ggml_abort_callback(self._should_abort)
         params.abort_callback = self._abort_callback
         self._ctx = llama_cpp.llama_init_from_model(self._model, params)
@@ -99,8 +109,8 @@ class LlamaSession:
         return self.sequences[0]
 
     def _should_abort(self, _data: ctypes.c_void_p) -> bool:
-        event = self.abort_when
-        return event is not None and event.is_set()
+        abort = self.abort_when
+        return abort is not None and abort()
 
     def reusable(self, tokens: list[int], seq: int = 0) -> int:
         """How many leading ``tokens`` sequence ``seq`` already holds, at most all but the
@@ -148,6 +158,43 @@ class LlamaSession:
                 raise ModelError(f"llama_decode failed with status {status}")
             history.extend(chunk)
             self._outputs = len(chunk) if all_logits else 1
+
+    def decode_parts(self, parts: Sequence[Part]) -> list[int]:
+        """One forward pass over several sequences' tokens (at most ``n_batch`` in all). Returns,
+        per part, the batch row of its first logits row (read them with ``logits(row)``)."""
+        batch = self._batch
+        rows: list[int] = []
+        n = 0
+        for seq, tokens, logits_from in parts:
+            n_past = len(self.sequences[seq])
+            rows.append(n + logits_from)
+            for i, token in enumerate(tokens):
+                batch.token[n] = token
+                batch.pos[n] = n_past + i
+                batch.n_seq_id[n] = 1
+                batch.seq_id[n][0] = seq
+                batch.logits[n] = i >= logits_from
+                n += 1
+        if n > self.n_batch:
+            raise ValueError(f"a batch of {n} tokens is over n_batch ({self.n_batch})")
+        batch.n_tokens = n
+        status = llama_cpp.llama_decode(self._ctx, batch)
+        if status == 2:  # aborted: what llama.cpp kept of each part stays, the rest goes
+            for seq, tokens, _ in parts:
+                history = self.sequences[seq]
+                kept = llama_cpp.llama_memory_seq_pos_max(self._memory, seq) + 1
+                n_past = len(history)
+                history.extend(tokens[: max(0, kept - n_past)])
+                self.keep(kept, seq)
+            raise DecodeAborted("decode aborted: every request in the batch was cancelled")
+        if status != 0:
+            for seq, _, _ in parts:  # whatever llama.cpp wrote past what each sequence held
+                llama_cpp.llama_memory_seq_rm(self._memory, seq, len(self.sequences[seq]), -1)
+            raise ModelError(f"llama_decode failed with status {status}")
+        for seq, tokens, _ in parts:
+            self.sequences[seq].extend(tokens)
+        self._outputs = sum(len(tokens) - logits_from for _, tokens, logits_from in parts)
+        return rows
 
     def save_state(self, seq: int = 0) -> bytes:
         """A copy of sequence ``seq``'s KV state (the alternative to keeping one sequence

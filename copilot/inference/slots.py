@@ -8,26 +8,42 @@ unit-tested directly.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable, Collection
+
+MIN_SHARED = 32  # prompt tokens a sequence must share with a new document's prompt to be chosen for it
 
 
 class KvSlots:
     """Which KV sequence holds which document: least recently used goes first."""
 
     def __init__(self, n: int) -> None:
+        self.size = n
         self._owners: OrderedDict[str, int] = OrderedDict()
         self._free = list(range(n))
 
-    def slot_for(self, owner: str) -> tuple[int, bool, str | None]:
+    def slot_for(
+        self, owner: str, busy: Collection[int] = (), shared: Callable[[int], int] | None = None
+    ) -> tuple[int, bool, str | None]:
         """The owner's slot; whether the owner just got it (its state is not there); and
-        the owner it was taken from, if any."""
+        the owner it was taken from, if any. A new owner never takes a ``busy`` slot (one
+        generating); it takes the idle slot whose tokens share the longest prefix with its
+        prompt (``shared(slot)``: a file open in two editors, the same repository preamble)
+        when that prefix is at least ``MIN_SHARED`` tokens, else a free slot, else the least
+        recently used idle one."""
         if owner in self._owners:
             self._owners.move_to_end(owner)
             return self._owners[owner], False, None
-        evicted = None
-        if self._free:
-            slot = self._free.pop(0)
+        idle = [slot for slot in self._free if slot not in busy]
+        idle += [slot for slot in self._owners.values() if slot not in busy]
+        if not idle:
+            raise RuntimeError("every KV sequence is generating")  # the engine admits at most one job per slot
+        best = max(idle, key=shared) if shared is not None else idle[0]
+        slot = best if shared is not None and shared(best) >= MIN_SHARED else idle[0]
+        evicted = next((name for name, held in self._owners.items() if held == slot), None)
+        if evicted is not None:
+            del self._owners[evicted]
         else:
-            evicted, slot = self._owners.popitem(last=False)
+            self._free.remove(slot)
         self._owners[owner] = slot
         return slot, True, evicted
 

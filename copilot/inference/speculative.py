@@ -80,13 +80,14 @@ class DraftModel:
     def start(self, prompt: list[int]) -> None:
         pass  # the KV state of the previous job is kept as far as the prompts agree
 
-    def propose(self, context: list[int], k: int) -> list[int]:
+    def propose(self, context: list[int], k: int, seq: int = 0) -> list[int]:
+        """``seq``: the draft context's sequence (one per generation decoded at once)."""
         session = self.session
         if k <= 0 or len(context) + k > session.n_ctx:
             return []
-        kept = session.reusable(context)
-        session.keep(kept)
-        session.decode(context[kept:])
+        kept = session.reusable(context, seq)
+        session.keep(kept, seq)
+        session.decode(context[kept:], seq)
         drafts: list[int] = []
         while True:
             token = session.argmax()
@@ -95,7 +96,23 @@ class DraftModel:
             drafts.append(token)
             if len(drafts) == k:
                 return drafts
-            session.decode([token])
+            session.decode([token], seq)
+
+
+class _OnSequence:
+    """A draft model proposing on a sequence of its own (one per concurrent generation)."""
+
+    name = "draft"
+
+    def __init__(self, model: DraftModel, seq: int) -> None:
+        self.model = model
+        self.seq = seq
+
+    def start(self, prompt: list[int]) -> None:
+        pass
+
+    def propose(self, context: list[int], k: int) -> list[int]:
+        return self.model.propose(context, k, self.seq)
 
 
 def top_probability(logits: np.ndarray) -> float:
@@ -168,31 +185,53 @@ class Speculator:
 
     def start(self, prompt: list[int]) -> None:
         """A job begins: choose whether it drafts, and reset the drafters."""
-        self._jobs += 1
-        plain, with_drafts = self.plain.per_second, self.with_drafts.per_second
-        if not self.adaptive:
-            self.drafting = True
-        elif min(self.plain.jobs, self.with_drafts.jobs) < WARM_UP_JOBS or plain is None or with_drafts is None:
-            self.drafting = self.with_drafts.jobs < self.plain.jobs  # measure both ways a few times first
-        else:
-            faster = with_drafts > plain
-            self.drafting = not faster if self._jobs % PROBE_EVERY == 0 else faster
+        self.drafting = self._choose_drafting()
         for drafter in self.drafters:
             drafter.start(prompt)
 
-    def job_done(self, tokens: int, seconds: float) -> None:
-        """The job decoded ``tokens`` in ``seconds`` (after its prompt)."""
+    def begin(self, prompt: list[int], seq: int) -> DraftRun:
+        """A generation begins on sequence ``seq`` while others may be decoding too: it gets
+        drafters of its own (a prompt-lookup index, the draft model's sequence ``seq``);
+        acceptance and decode rates stay shared."""
+        drafters: list[Drafter] = []
+        for drafter in self.drafters:
+            if isinstance(drafter, PromptLookup):
+                drafters.append(PromptLookup(drafter.ngram_max, drafter.ngram_min))
+            elif isinstance(drafter, DraftModel):
+                drafters.append(_OnSequence(drafter, seq))
+            else:
+                drafters.append(drafter)
+        for drafter in drafters:
+            drafter.start(prompt)
+        return DraftRun(self, drafters, self._choose_drafting())
+
+    def _choose_drafting(self) -> bool:
+        self._jobs += 1
+        plain, with_drafts = self.plain.per_second, self.with_drafts.per_second
+        if not self.adaptive:
+            return True
+        if min(self.plain.jobs, self.with_drafts.jobs) < WARM_UP_JOBS or plain is None or with_drafts is None:
+            return self.with_drafts.jobs < self.plain.jobs  # measure both ways a few times first
+        faster = with_drafts > plain
+        return not faster if self._jobs % PROBE_EVERY == 0 else faster
+
+    def job_done(self, tokens: int, seconds: float, drafting: bool | None = None) -> None:
+        """A job decoded ``tokens`` in ``seconds`` (after its prompt), drafting or not."""
+        drafting = self.drafting if drafting is None else drafting
         if tokens >= MIN_JOB_TOKENS and seconds > 0:
-            (self.with_drafts if self.drafting else self.plain).add(tokens, seconds)
+            (self.with_drafts if drafting else self.plain).add(tokens, seconds)
 
     def propose(self, context: list[int], room: int) -> tuple[Drafter | None, list[int]]:
         """A draft of at most ``room`` tokens and who made it (None, [] when no one)."""
         if room <= 0 or not self.drafting:
             return None, []
-        for drafter in self.drafters:
+        return self.propose_from(self.drafters, context, room)
+
+    def propose_from(self, drafters: list[Drafter], context: list[int], room: int) -> tuple[Drafter | None, list[int]]:
+        for drafter in drafters:
             self.stats.setdefault(drafter.name, DraftStats(length=min(4, self.max_length)))
         # The drafter the target agrees with most goes first (ties: the configured order).
-        for drafter in sorted(self.drafters, key=lambda d: -self.stats[d.name].acceptance):
+        for drafter in sorted(drafters, key=lambda d: -self.stats[d.name].acceptance):
             stats = self.stats[drafter.name]
             if stats.acceptance < self.min_acceptance:
                 skipped = self._skipped.get(drafter.name, 0) + 1
@@ -215,3 +254,23 @@ class Speculator:
             stats.length = min(self.max_length, stats.length + 2)
         else:
             stats.length = max(1, accepted + 1)
+
+
+@dataclass
+class DraftRun:
+    """One generation's drafting, decided when it began (``Speculator.begin``)."""
+
+    speculator: Speculator
+    drafters: list[Drafter]
+    drafting: bool
+
+    def propose(self, context: list[int], room: int) -> tuple[Drafter | None, list[int]]:
+        if room <= 0 or not self.drafting:
+            return None, []
+        return self.speculator.propose_from(self.drafters, context, room)
+
+    def feedback(self, drafter: Drafter, proposed: int, accepted: int) -> None:
+        self.speculator.feedback(drafter, proposed, accepted)
+
+    def done(self, tokens: int, seconds: float) -> None:
+        self.speculator.job_done(tokens, seconds, self.drafting)

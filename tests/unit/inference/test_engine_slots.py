@@ -55,7 +55,8 @@ def run_jobs(saved_states_mb: int) -> list[Generation]:
 
 def test_a_document_pushed_out_of_its_sequence_comes_back_from_its_saved_state() -> None:
     first_a, first_b, again_a, again_b = run_jobs(saved_states_mb=64)
-    assert first_a.reused_tokens == 0 and first_b.reused_tokens == 0
+    # b takes a's sequence: only the tokens their prompts share ("def ") are reused
+    assert first_a.reused_tokens == 0 and 0 < first_b.reused_tokens < 5
     assert again_a.reused_tokens == again_a.prompt_tokens - 1  # restored: only the last token again
     assert again_b.reused_tokens == again_b.prompt_tokens - 1
     assert again_a.text == first_a.text
