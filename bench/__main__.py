@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from . import (
+    batching,
     cache,
     context,
     decode,
@@ -40,6 +41,7 @@ SUITES = {
     "routing": routing,
     "quant": quant,
     "load": load,
+    "batching": batching,
     "peer": peer,
     "shapes": shapes,
     "traces": traces,

@@ -136,15 +136,25 @@ def _shares(wanted: list[int], budget: int) -> list[int]:
 def step(parts: list[tuple[Running, Part]], session: LlamaSession, vocabulary: Vocabulary) -> None:
     """Decode the planned batch, then advance each generation: verify drafts, choose and
     emit tokens, stop where the job's rules say."""
-    session.abort_when = lambda: all(r.job.cancel.is_set() for r, _ in parts)
+    jobs = {id(r.job): r.job for r, _ in parts}.values()
+
+    def abort_if_all_cancelled() -> None:
+        if all(job.cancel.is_set() for job in jobs):
+            session.abort()
+
+    for job in jobs:
+        job.cancel.watch(abort_if_all_cancelled)
     try:
+        abort_if_all_cancelled()  # one may have come before the hooks
         rows = session.decode_parts([part for _, part in parts])
     except DecodeAborted:
         for r, _ in parts:
             r.reason = "cancelled"
         return
     finally:
-        session.abort_when = None
+        for job in jobs:
+            job.cancel.unwatch(abort_if_all_cancelled)
+        session.clear_abort()  # after the hooks are gone: none can set it for the next pass
     now = time.perf_counter()
     for (r, part), row in zip(parts, rows, strict=True):
         if not r.decoding:

@@ -1,17 +1,23 @@
-"""Local inference on llama.cpp: one worker thread owns the model; jobs arrive on a queue.
+"""Local inference on llama.cpp: one worker thread owns the model and batches every job.
 
-llama.cpp contexts are not thread-safe, so exactly one thread touches the model. The
-event loop submits a job and awaits its future; ctypes releases the GIL while llama.cpp
-decodes, so the loop stays responsive. Each job carries a cancel flag that the decode
-loop checks between tokens and llama.cpp polls during a forward pass (its abort
-callback): a cancelled request stops within one token, even mid-prefill.
+llama.cpp contexts are not thread-safe, so exactly one thread touches the model: the
+engine of a process serves every editor session in it. The event loop submits a job and
+awaits its future; ctypes releases the GIL while llama.cpp decodes (and its abort flag is
+read in C, see ``llama``), so the loop stays responsive.
 
-The queue (``jobs.JobQueue``) keeps one waiting job per document, newest wins, and
-serves documents round-robin. The context holds one KV sequence per recently used
-document (the model settings' ``kv_slots``; ``slots`` says which document holds which,
-and keeps the states of those pushed out), so a prompt re-evaluates only what changed
-since that document's last prompt, even after working in other files meanwhile. The
-prefill and the decode loop themselves are in ``decoding``.
+The worker batches continuously (``batching``): each forward pass advances every running
+generation by a token (plus its draft) and reads a bounded, fairly shared chunk of the
+prompts still pending. A job waits in the queue (``jobs.JobQueue``: one waiting job per
+document, newest wins, documents round-robin, prefetch only beside other prefetch) until a
+KV sequence is free. A newer job for a document cancels its running one; a cancelled
+generation stops at the next step, and a forward pass is aborted part-way when every job
+in it is cancelled.
+
+The context holds one KV sequence per recently used document (the model settings'
+``kv_slots``, which also bounds how many generate at once); ``slots`` says which document
+holds which (a new document takes the idle sequence sharing the longest prefix with its
+prompt, never one generating) and keeps the states of those pushed out, so a prompt
+re-evaluates only what changed since that document's last prompt.
 """
 
 from __future__ import annotations

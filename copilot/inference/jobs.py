@@ -37,6 +37,31 @@ class Generation(msgspec.Struct, frozen=True, kw_only=True):
     preempted: bool = False  # the worker was busy with this document's superseded job when it arrived
 
 
+class CancelFlag(threading.Event):
+    """A job's cancel flag. Setting it also runs the hooks the worker registered while the
+    job is in a forward pass (to abort the pass when every job in it is cancelled)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._hooks: list[Callable[[], None]] = []
+        self._hooks_lock = threading.Lock()
+
+    def set(self) -> None:
+        super().set()
+        with self._hooks_lock:
+            hooks = list(self._hooks)
+        for hook in hooks:
+            hook()
+
+    def watch(self, hook: Callable[[], None]) -> None:
+        with self._hooks_lock:
+            self._hooks.append(hook)
+
+    def unwatch(self, hook: Callable[[], None]) -> None:
+        with self._hooks_lock:
+            self._hooks.remove(hook)
+
+
 @dataclass
 class GenerationJob:
     prompt: list[int]
@@ -47,7 +72,7 @@ class GenerationJob:
     background: bool = False  # prefetch: only when no interactive job waits
     max_prefill_ms: float = 0.0  # 0: no limit
     max_decode_ms: float = 0.0
-    cancel: threading.Event = field(default_factory=threading.Event)
+    cancel: CancelFlag = field(default_factory=CancelFlag)
     on_text: Callable[[str], None] | None = None  # called on the worker thread with the text so far
     submitted: float = field(default_factory=time.perf_counter)
     preempted: bool = False

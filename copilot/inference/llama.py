@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -49,9 +49,15 @@ def _route_llama_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> Non
 llama_cpp.llama_log_set(_route_llama_log, ctypes.c_void_p(0))
 llama_cpp.llama_backend_init()
 
+# ggml polls the abort callback between graph nodes, hundreds of times a forward pass. A
+# Python callback would take the GIL each time (stalling on the event loop's work, and
+# slowing every token); libc's strlen reads a flag in C memory instead: "" -> 0 (go on),
+# "x" -> 1 (abort), returned in the low byte of the return register as a C bool is.
+_FLAG_ABORT = ctypes.cast(ctypes.CDLL(None).strlen, llama_cpp.ggml_abort_callback)
+
 
 class DecodeAborted(ModelError):
-    """``abort_when`` was set during a decode."""
+    """``abort()`` was called during a decode."""
 
 
 class Part(NamedTuple):
@@ -83,11 +89,11 @@ class LlamaSession:
         params.n_batch = params.n_ubatch = n_batch
         params.n_outputs_max = params.n_outputs_max_per_seq = n_batch  # a verify batch needs every row
         params.n_threads = params.n_threads_batch = n_threads
-        # llama.cpp polls this between graph nodes: a cancel stops even a long prefill batch
-        # or a big model's forward pass part-way, instead of after it.
-        self.abort_when: Callable[[], bool] | None = None
-        self._abort_callback = llama_cpp.ggml_abort_callback(self._should_abort)
-        params.abort_callback = self._abort_callback
+        # llama.cpp polls this flag between graph nodes: a cancel stops even a long prefill
+        # batch or a big model's forward pass part-way, instead of after it.
+        self._abort_flag = ctypes.create_string_buffer(2)
+        params.abort_callback = _FLAG_ABORT
+        params.abort_callback_data = ctypes.addressof(self._abort_flag)
         self._ctx = llama_cpp.llama_init_from_model(self._model, params)
         if not self._ctx:
             llama_cpp.llama_model_free(self._model)
@@ -108,9 +114,12 @@ class LlamaSession:
         """Sequence 0 (single-sequence sessions: the draft model)."""
         return self.sequences[0]
 
-    def _should_abort(self, _data: ctypes.c_void_p) -> bool:
-        abort = self.abort_when
-        return abort is not None and abort()
+    def abort(self) -> None:
+        """Stop the forward pass running now (any thread may call it); ``DecodeAborted``."""
+        self._abort_flag[0] = b"x"
+
+    def clear_abort(self) -> None:
+        self._abort_flag[0] = b"\0"
 
     def reusable(self, tokens: list[int], seq: int = 0) -> int:
         """How many leading ``tokens`` sequence ``seq`` already holds, at most all but the
@@ -148,6 +157,7 @@ class LlamaSession:
                 batch.seq_id[i][0] = seq
                 batch.logits[i] = all_logits or i == len(chunk) - 1
             status = llama_cpp.llama_decode(self._ctx, batch)
+            self.clear_abort()
             if status == 2:  # aborted: what llama.cpp kept of the batch stays, the rest goes
                 kept = llama_cpp.llama_memory_seq_pos_max(self._memory, seq) + 1
                 history.extend(chunk[: max(0, kept - n_past)])
@@ -178,7 +188,7 @@ class LlamaSession:
         if n > self.n_batch:
             raise ValueError(f"a batch of {n} tokens is over n_batch ({self.n_batch})")
         batch.n_tokens = n
-        status = llama_cpp.llama_decode(self._ctx, batch)
+        status = llama_cpp.llama_decode(self._ctx, batch)  # the caller clears the abort flag
         if status == 2:  # aborted: what llama.cpp kept of each part stays, the rest goes
             for seq, tokens, _ in parts:
                 history = self.sequences[seq]

@@ -4,7 +4,6 @@ tokens, and a long prompt never holds another generation back by more than one c
 from __future__ import annotations
 
 import asyncio
-import threading
 
 import pytest
 
@@ -12,7 +11,7 @@ from copilot.config import ModelSettings, SpeculativeSettings
 from copilot.inference.batching import PREFILL_CHUNK, Running, _shares, plan, step
 from copilot.inference.decoding import greedy_steps
 from copilot.inference.engine import open_engine
-from copilot.inference.jobs import Generation, GenerationJob
+from copilot.inference.jobs import CancelFlag, Generation, GenerationJob
 from copilot.inference.llama import LlamaSession
 from copilot.inference.vocabulary import Vocabulary
 from copilot.models import DEFAULT_MODEL_PATH
@@ -128,7 +127,7 @@ def test_a_cancelled_generation_stops_without_stopping_the_others() -> None:
     engine = open_engine(DEFAULT_MODEL_PATH, ModelSettings(n_ctx=512, kv_slots=4, n_threads=2), SpeculativeSettings())
     engine.wait_ready(60)
     prompts = fim_prompts(engine.vocabulary)[:3]
-    cancel = threading.Event()
+    cancel = CancelFlag()
     cancel.set()
 
     async def run() -> list[Generation]:

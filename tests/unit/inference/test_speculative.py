@@ -250,11 +250,10 @@ def test_a_set_cancel_aborts_a_decode_and_leaves_the_kv_state_consistent() -> No
     session = LlamaSession(DEFAULT_MODEL_PATH, n_ctx=512, n_batch=512, n_threads=2, n_gpu_layers=0)
     try:
         session.decode(list(range(100, 140)))
-        session.abort_when = lambda: True
+        session.abort()
         with pytest.raises(DecodeAborted):
             session.decode(list(range(200, 400)))
         assert len(session.tokens) >= 40  # what llama.cpp kept is what the session says it holds
-        session.abort_when = None
         kept = len(session.tokens)
         session.decode([7])
         assert len(session.tokens) == kept + 1
