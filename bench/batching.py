@@ -8,6 +8,9 @@ Both parts drive the server's own engine (``LocalEngine``: the worker thread, th
   submitted at once, for N in ``--concurrency``; reported: generated tokens per second of
   wall time, and the ratio to one generation alone. Plain decoding (no drafts), so the
   figure is batching's alone.
+- KV layout: the same N generations through the engine's step loop on a context whose KV
+  cache is split into one ``n_ctx`` stream per sequence (the server's) or one unified pool of
+  the same size (llama.cpp's ``kv_unified``): tokens per second of each.
 - Stall: one generation decoding while another document's ``--long-prompt``-token prompt
   arrives; the gaps between the decoding generation's tokens (the time between its
   ``on_text`` calls) while the long prompt is read, against the bound: one prefill chunk
@@ -26,9 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from copilot.config import ModelSettings, SpeculativeSettings
-from copilot.inference.batching import PREFILL_CHUNK
+from copilot.inference.batching import PREFILL_CHUNK, Running, plan, step
 from copilot.inference.engine import LocalEngine, default_threads, open_engine
 from copilot.inference.jobs import Generation, GenerationJob
+from copilot.inference.llama import LlamaSession
+from copilot.inference.vocabulary import Vocabulary
 from copilot.models import DEFAULT_MODEL_PATH
 from copilot.prompt.fim import build_fim_prompt
 from copilot.prompt.window import local_window
@@ -62,6 +67,36 @@ async def throughput(engine: LocalEngine, prompts: list[list[int]], n: int, toke
     seconds = time.perf_counter() - started
     generated = sum(g.generated_tokens for g in generations)
     return {"generations": n, "tokens": generated, "seconds": round(seconds, 3), "tok_s": round(generated / seconds, 1)}
+
+
+def kv_layout(model: Path, prompts: list[list[int]], n: int, tokens: int, args: argparse.Namespace) -> dict[str, Any]:
+    """N generations in the engine's step loop, split KV streams against a unified pool."""
+    vocabulary = Vocabulary(model)
+    rates = {}
+    for unified in (False, True):
+        session = LlamaSession(
+            model,
+            args.n_ctx,
+            min(512, args.n_ctx),
+            args.threads or default_threads(),
+            args.gpu_layers,
+            n_seq=n,
+            kv_unified=unified,
+        )
+        try:
+            running = [
+                Running(endless(prompts[i % len(prompts)], tokens, f"doc{i}"), None, i, 0.0, 0) for i in range(n)
+            ]
+            while any(not r.decoding and r.reason is None for r in running):  # prompts first, not timed
+                step(plan([r for r in running if r.reason is None], session, 0), session, vocabulary)
+            started = time.perf_counter()
+            while live := [r for r in running if r.reason is None]:
+                step(plan(live, session, 0), session, vocabulary)
+            seconds = time.perf_counter() - started
+        finally:
+            session.close()
+        rates["unified" if unified else "split"] = round(sum(r.generated for r in running) / seconds, 1)
+    return {"generations": n, "tok_s": rates}
 
 
 async def timed_alone(engine: LocalEngine, prompt: list[int], rounds: int) -> tuple[float, float]:
@@ -119,7 +154,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     threads = args.threads or default_threads()
     slots = max(max(args.concurrency), 2)
     engine = open_engine(
-        model, ModelSettings(n_ctx=args.n_ctx, kv_slots=slots, n_threads=threads), SpeculativeSettings(lookup=False)
+        model,
+        ModelSettings(n_ctx=args.n_ctx, kv_slots=slots, n_threads=threads, n_gpu_layers=args.gpu_layers),
+        SpeculativeSettings(lookup=False),
     )
     engine.wait_ready(600)
     try:
@@ -137,6 +174,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         result = asyncio.run(measure())
     finally:
         engine.stop()
+    result["kv_layout"] = kv_layout(model, prompts, max(args.concurrency), args.tokens, args)
     return {"model": str(model), "threads": threads, "kv_slots": slots, "tokens": args.tokens, **result}
 
 
@@ -149,6 +187,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--n-ctx", type=int, default=2048)
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--gpu-layers", type=int, default=0, help="layers offloaded to a GPU (-1: all)")
 
 
 def main(args: argparse.Namespace) -> None:
@@ -160,6 +199,11 @@ def main(args: argparse.Namespace) -> None:
     print("| generations at once | tokens | tok/s | vs one |\n| --- | --- | --- | --- |")
     for row in result["throughput"]:
         print(f"| {row['generations']} | {row['tokens']} | {row['tok_s']} | {row['vs_one']}x |")
+    layout = result["kv_layout"]
+    print(
+        f"\n{layout['generations']} generations, KV split per sequence {layout['tok_s']['split']} tok/s, "
+        f"one unified pool {layout['tok_s']['unified']} tok/s"
+    )
     s = result["stall"]
     gaps = s["gaps_ms"]
     print(

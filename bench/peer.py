@@ -210,6 +210,7 @@ class PeerServer:
         max_draft: int = 8,
         slots: int = 1,
         n_predict: int = 64,
+        gpu_layers: int = 0,
     ) -> None:
         binary = server_binary()
         if binary is None:
@@ -228,11 +229,15 @@ class PeerServer:
         ]  # fmt: skip
         if spm_infill:
             self.args.append("--spm-infill")
+        if gpu_layers:
+            self.args += ["--n-gpu-layers", str(999 if gpu_layers < 0 else gpu_layers)]
         if draft is not None:
             # --spec-type is needed too: with a draft model alone this version loads the draft
             # and never drafts (its /slots say "speculative": false).
             self.args += ["--model-draft", str(draft), "--spec-type", "draft-simple"]
             self.args += ["--spec-draft-n-max", str(max_draft), "--spec-draft-n-min", "0"]
+            if gpu_layers:
+                self.args += ["--n-gpu-layers-draft", str(999 if gpu_layers < 0 else gpu_layers)]
         self.process: subprocess.Popen[bytes] | None = None
         self.http = httpx.Client(base_url=self.url, timeout=120.0)
 

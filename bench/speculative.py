@@ -27,9 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from copilot.config import SpeculativeSettings
-from copilot.inference.decoding import DecodeCounters, greedy_steps
+from copilot.inference.batching import Running, plan, step
+from copilot.inference.decoding import DecodeCounters
 from copilot.inference.engine import default_threads
 from copilot.inference.gguf_info import draft_mismatch
+from copilot.inference.jobs import GenerationJob
 from copilot.inference.llama import LlamaSession
 from copilot.inference.speculative import Drafter, DraftModel, PromptLookup, Speculator
 from copilot.inference.vocabulary import Vocabulary
@@ -69,27 +71,25 @@ def decode(
     max_tokens: int,
     max_lines: int,
 ) -> tuple[list[int], float, DecodeCounters]:
+    """One generation through the server's own decode loop (``batching``: the engine's
+    steps, here with one generation), the prompt read before the clock starts."""
     target.keep(0)
-    target.decode(prompt)
+    target.decode(prompt[:-1])
     for drafter in speculator.drafters if speculator else []:
         if isinstance(drafter, DraftModel):  # the server keeps the draft's KV state like the target's
             drafter.session.keep(0)
             drafter.session.decode(prompt)
-    counters = DecodeCounters()
-    tokens: list[int] = []
-    text = b""
+    run = speculator.begin(prompt, 0) if speculator is not None else None
+    job = GenerationJob(prompt=prompt, max_tokens=max_tokens, max_lines=max_lines)
+    generation = Running(job, None, 0, time.perf_counter(), len(prompt) - 1, run=run)
+    step(plan([generation], target, 0), target, vocabulary)  # the last prompt token: the first token
     started = time.perf_counter()
-    for step in greedy_steps(target, vocabulary, prompt, speculator=speculator, counters=counters):
-        if step.token in vocabulary.stop_tokens or len(tokens) == max_tokens:
-            break
-        tokens.append(step.token)
-        text += step.piece
-        if max_lines and text.count(b"\n") >= max_lines:
-            break
+    while generation.reason is None:
+        step(plan([generation], target, 0), target, vocabulary)
     seconds = time.perf_counter() - started
-    if speculator is not None:
-        speculator.job_done(len(tokens), seconds)
-    return tokens, seconds, counters
+    if run is not None:
+        run.done(generation.generated, seconds)
+    return generation.tokens, seconds, generation.counters
 
 
 NEAR_TIE = 0.05  # logits this close: rounding decides, not the decoding loop
@@ -123,8 +123,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit(f"speculative: the draft cannot draft for the target: {mismatch}")
     n_ctx = min(args.n_ctx, vocabulary.context_length or args.n_ctx)
     threads = default_threads()
-    target = LlamaSession(target_path, n_ctx=n_ctx, n_batch=min(512, n_ctx), n_threads=threads, n_gpu_layers=0)
-    draft = LlamaSession(draft_path, n_ctx=n_ctx, n_batch=min(512, n_ctx), n_threads=threads, n_gpu_layers=0)
+    layers = args.gpu_layers
+    target = LlamaSession(target_path, n_ctx=n_ctx, n_batch=min(512, n_ctx), n_threads=threads, n_gpu_layers=layers)
+    draft = LlamaSession(draft_path, n_ctx=n_ctx, n_batch=min(512, n_ctx), n_threads=threads, n_gpu_layers=layers)
     lookup, draft_model = PromptLookup(), DraftModel(draft, args.draft_min_confidence)
     drafters: dict[str, list[Drafter]] = {
         "lookup": [lookup],
@@ -197,7 +198,10 @@ def run_peer(
     """llama-server on the same prompts (token ids to ``/completion``, greedy, the same output
     cap), plain and with ``--model-draft``, alternating point by point. Its decode rate comes
     from its own ``timings`` (prefill excluded, as ours)."""
-    common = {"n_ctx": n_ctx, "n_batch": min(512, n_ctx), "threads": threads, "spm_infill": False}
+    common = {
+        "n_ctx": n_ctx, "n_batch": min(512, n_ctx), "threads": threads, "spm_infill": False,
+        "gpu_layers": args.gpu_layers,
+    }  # fmt: skip
     totals = {m: {"tokens": 0, "ms": 0.0, "drafted": 0, "accepted": 0, "same": 0} for m in ("plain", "draft")}
     with (
         peer.PeerServer(target, **common) as plain,
@@ -248,6 +252,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--n-ctx", type=int, default=512)
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--gpu-layers", type=int, default=0, help="layers offloaded to a GPU (-1: all), both sides")
     parser.add_argument(
         "--peer", choices=["auto", "on", "off"], default="auto", help="llama-server with --model-draft side by side"
     )

@@ -49,7 +49,7 @@ class Running:
     drafter: Drafter | None = None
     written: str = ""  # generated text, the healed anchor included
     text: str = ""
-    generated: int = 0
+    tokens: list[int] = field(default_factory=list)  # generated
     logprob_sum: float = 0.0
     prefill_done: float = 0.0
     first_token: float = 0.0
@@ -66,6 +66,10 @@ class Running:
     @property
     def decoding(self) -> bool:
         return self.token >= 0
+
+    @property
+    def generated(self) -> int:
+        return len(self.tokens)
 
     @property
     def mean_logprob(self) -> float:
@@ -207,7 +211,7 @@ def _emit(r: Running, session: LlamaSession, vocabulary: Vocabulary, token: int,
         return False
     piece = session.piece(token)
     r.pending = heal_step(r.pending, piece)
-    r.generated += 1
+    r.tokens.append(token)
     if r.generated == 1:
         r.first_token = time.perf_counter()
     r.logprob_sum += token_logprob

@@ -76,7 +76,16 @@ class LlamaSession:
     several documents keep their KV state side by side and switching costs nothing.
     """
 
-    def __init__(self, path: Path, n_ctx: int, n_batch: int, n_threads: int, n_gpu_layers: int, n_seq: int = 1) -> None:
+    def __init__(
+        self,
+        path: Path,
+        n_ctx: int,
+        n_batch: int,
+        n_threads: int,
+        n_gpu_layers: int,
+        n_seq: int = 1,
+        kv_unified: bool = False,
+    ) -> None:
         model_params = llama_cpp.llama_model_default_params()
         model_params.n_gpu_layers = n_gpu_layers
         self._model = llama_cpp.llama_model_load_from_file(str(path).encode(), model_params)
@@ -85,7 +94,9 @@ class LlamaSession:
         params = llama_cpp.llama_context_default_params()
         params.n_ctx = n_ctx * n_seq
         params.n_seq_max = n_seq
-        params.kv_unified = False
+        # Split by default: every sequence keeps its n_ctx positions (a prompt fills most of
+        # them by design) and attends to its own cells only; ``bench batching`` compares.
+        params.kv_unified = kv_unified
         params.n_batch = params.n_ubatch = n_batch
         params.n_outputs_max = params.n_outputs_max_per_seq = n_batch  # a verify batch needs every row
         params.n_threads = params.n_threads_batch = n_threads
