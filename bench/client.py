@@ -28,11 +28,19 @@ class BenchClient:
             if self._first_partial is None and params.text:
                 self._first_partial = time.perf_counter()
 
-    async def start(self, *server_args: str, cache_dir: str) -> None:
+    async def start(self, *server_args: str, cache_dir: str, runtime_dir: str | None = None) -> None:
         """Start the server with its cache in ``cache_dir`` (a fresh one per run: results
-        must not depend on what earlier runs left behind)."""
+        must not depend on what earlier runs left behind). Without ``runtime_dir``, the whole
+        server runs in the spawned process (``serve --per-window``: the pipeline alone is
+        measured); with it, ``serve`` is the light front of the shared model service whose
+        socket is in ``runtime_dir`` (one per run: ``stop_services`` ends it)."""
         env = {**os.environ, "XDG_CACHE_HOME": cache_dir}
-        await self.client.start_io(sys.executable, "-m", "copilot.lsp", *server_args, "serve", env=env)
+        serve = ["serve"]
+        if runtime_dir is None:
+            serve.append("--per-window")
+        else:
+            env["XDG_RUNTIME_DIR"] = runtime_dir
+        await self.client.start_io(sys.executable, "-m", "copilot.lsp", *server_args, *serve, env=env)
         await self.client.initialize_async(
             types.InitializeParams(capabilities=types.ClientCapabilities(), initialization_options=self.options)
         )

@@ -1,25 +1,29 @@
-"""N simulated editors typing at once: our server (one per editor) against one llama-server with N slots.
+"""N simulated editors typing at once: the shared model service, one server per editor, and
+one llama-server with N slots.
 
 Each editor types its own typing sessions (``make_trace(sessions, seed + editor)``) the way
 ``bench latency`` types: a key every ``--keystroke-ms`` or once the answer is in, if later; a
 suggestion that is a prefix of what the user was about to type is accepted (inserted whole).
 All editors run at once, as asyncio tasks in this process, for ``--duration-s`` seconds or until
-their sessions run out.
+their sessions run out. For each N of ``--editors`` (1 2 4 8 by default), three designs in turn:
 
-- Ours: each editor starts its own server over stdio (an LSP editor runs one server per editor),
-  with its own fresh cache, so N servers share the cores: each gets ``model.n_threads =
-  max(1, cores // N)``.
-- The peer, in the same run after ours: ONE llama-server with N slots (``--parallel N``, how
-  llama.vim users share a server), the same model file, one ``/infill`` request per keystroke
-  with llama.vim's body.
+- shared (the default design): each editor starts ``copilot-lsp serve`` over stdio, the light
+  front that forwards to the user's model service; the first one starts the service, which
+  hosts every editor's session with one model and batches their generations
+  (``model.n_threads`` = all cores). A fresh runtime folder per run: a service of its own.
+- per-window (``serve --per-window``, the design before the service): each editor's server
+  loads its own model, so N servers share the cores: ``model.n_threads = max(1, cores // N)``.
+- the peer: ONE llama-server with N slots (``--parallel N``, how llama.vim users share a
+  server), the same model file, one ``/infill`` request per keystroke with llama.vim's body.
 
 Before the clock starts each editor sends one untimed request on a throwaway document: our
-server loads the model in the background and the first request would wait for it, while the
+servers load the model in the background and the first request would wait for it, while the
 peer is only started once its /health says the model is loaded; the warm-up evens that out.
-Reported per side: keystroke-to-answer percentiles (answered requests only; failed ones are
-counted as errors), errors, the peak of the summed resident memory of the server processes
-(sampled every 0.5 s), the share of characters written by accepted suggestions, and for ours
-which stage answered (``copilot/stats`` sources, summed over the servers; the warm-up included).
+Reported per design: keystroke-to-answer percentiles (answered requests only; failed ones are
+counted as errors), errors, the peak of the summed resident memory of every process of the
+design (fronts and service; servers; llama-server), sampled every 0.5 s, the share of
+characters written by accepted suggestions, and for ours which stage answered
+(``copilot/stats`` sources, summed over the sessions; the warm-up included).
 """
 
 from __future__ import annotations
@@ -28,9 +32,11 @@ import argparse
 import asyncio
 import contextlib
 import os
+import signal
+import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -140,12 +146,12 @@ def process_tree(pid: int) -> list[int]:
 class RssSampler:
     """The peak over time of the summed RSS of some processes (and their children)."""
 
-    def __init__(self, pids: Sequence[int]) -> None:
-        self.pids, self.peak_mb = list(pids), 0.0
+    def __init__(self, pids: Callable[[], Sequence[int]]) -> None:
+        self.pids, self.peak_mb = pids, 0.0
         self._task: asyncio.Task[None] | None = None
 
     def sample(self) -> None:
-        total = sum(peer.process_rss_mb(p) for pid in self.pids for p in process_tree(pid))
+        total = sum(peer.process_rss_mb(p) for pid in self.pids() for p in process_tree(pid))
         self.peak_mb = max(self.peak_mb, total)
 
     async def _loop(self) -> None:
@@ -265,21 +271,75 @@ async def stop_client(client: BenchClient) -> None:
             process.kill()
 
 
+def service_pids(runtime_dir: str) -> list[int]:
+    """The model service processes started for ``runtime_dir`` (their environment says so)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            environ = (proc / "environ").read_bytes().split(b"\0")
+            command = (proc / "cmdline").read_bytes().split(b"\0")
+            if f"XDG_RUNTIME_DIR={runtime_dir}".encode() in environ and b"service" in command:
+                found.append(int(proc.name))
+    return found
+
+
+class Processes:
+    """The pids whose memory a design is charged: its servers (or fronts), and the model
+    services they started, found again at every sample (a service starts after its front)."""
+
+    def __init__(self, clients: Sequence[BenchClient], runtime_dir: str | None) -> None:
+        self.clients, self.runtime_dir = clients, runtime_dir
+
+    def __call__(self) -> list[int]:
+        pids = [server_pid(client) for client in self.clients]
+        return pids + (service_pids(self.runtime_dir) if self.runtime_dir else [])
+
+
+async def stop_services(runtime_dir: str, env: dict[str, str]) -> None:
+    """``copilot-lsp service stop --all`` for this run's runtime folder; kills what is left."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "copilot.lsp", "service", "stop", "--all",
+        env={**env, "XDG_RUNTIME_DIR": runtime_dir},
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(process.wait(), STOP_TIMEOUT_S)
+    for pid in service_pids(runtime_dir):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
 async def run_ours(
-    args: argparse.Namespace, traces: list[list[TypingSession]], model: Path, threads: int
+    args: argparse.Namespace, traces: list[list[TypingSession]], model: Path, shared: bool
 ) -> dict[str, Any]:
+    cores = os.cpu_count() or 1
+    threads = cores if shared else max(1, cores // len(traces))
     options: dict[str, Any] = {  # the settings of `bench latency`, one line per suggestion
-        "model": {"path": str(model), "n_ctx": N_CTX, "n_threads": threads},
+        "model": {
+            "path": str(model), "n_ctx": N_CTX, "n_threads": threads, "n_gpu_layers": args.gpu_layers,
+            "kv_slots": max(4, len(traces)),
+        },
         "completion": {"max_lines": 1, "max_tokens": MAX_TOKENS, "prompt_tokens": PROMPT_TOKENS},
-    }
+    }  # fmt: skip
     clients = [BenchClient(options) for _ in traces]
-    caches = [tempfile.TemporaryDirectory(prefix="copilot-bench-load-") for _ in traces]
+    scratch = tempfile.TemporaryDirectory(prefix="copilot-bench-load-")
+    # Shared: one cache and one runtime folder (the service's socket) for the run; per window:
+    # a cache per server, as separate editors have when nothing is shared.
+    runtime_dir = os.path.join(scratch.name, "run") if shared else None
+    if runtime_dir is not None:
+        os.makedirs(runtime_dir, mode=0o700)
+    caches = [os.path.join(scratch.name, "cache" if shared else f"cache{i}") for i in range(len(traces))]
     try:
         await asyncio.gather(
-            *(c.start("--log-level", "warning", cache_dir=d.name) for c, d in zip(clients, caches, strict=True))
+            *(
+                c.start("--log-level", "warning", cache_dir=d, runtime_dir=runtime_dir)
+                for c, d in zip(clients, caches, strict=True)
+            )
         )
         editors = [OursEditor(client, index) for index, client in enumerate(clients)]
-        async with RssSampler([server_pid(c) for c in clients]) as rss:
+        async with RssSampler(Processes(clients, runtime_dir)) as rss:
             tally = await run_editors(editors, traces, args)
         sources: dict[str, int] = {}
         for client in clients:
@@ -288,19 +348,25 @@ async def run_ours(
                     sources[key.removeprefix("source_")] = sources.get(key.removeprefix("source_"), 0) + value
     finally:
         await asyncio.gather(*(stop_client(c) for c in clients))
-        for cache in caches:
-            cache.cleanup()
-    return side_result(tally, rss.peak_mb, servers=len(clients), threads_per_server=threads, sources=sources)
+        if runtime_dir is not None:
+            await stop_services(runtime_dir, {**os.environ, "XDG_CACHE_HOME": caches[0]})
+        scratch.cleanup()
+    return side_result(
+        tally, rss.peak_mb, servers=1 if shared else len(clients), threads_per_server=threads, sources=sources
+    )
 
 
 async def run_peer(args: argparse.Namespace, traces: list[list[TypingSession]], model: Path) -> dict[str, Any]:
     threads = os.cpu_count() or 1
     matched = peer.matched_settings(model, N_CTX, PROMPT_TOKENS, MAX_TOKENS)
-    with peer.PeerServer(model, **matched._asdict(), threads=threads, slots=len(traces)) as server:
+    with peer.PeerServer(
+        model, **matched._asdict(), threads=threads, slots=len(traces), gpu_layers=args.gpu_layers
+    ) as server:
         assert server.process is not None
         https = [httpx.AsyncClient(base_url=server.url, timeout=REQUEST_TIMEOUT_S) for _ in traces]
         try:
-            async with RssSampler([server.process.pid]) as rss:
+            pid = server.process.pid
+            async with RssSampler(lambda: [pid]) as rss:
                 tally = await run_editors([PeerEditor(http) for http in https], traces, args)
         finally:
             await asyncio.gather(*(http.aclose() for http in https))
@@ -315,13 +381,13 @@ async def run_peer(args: argparse.Namespace, traces: list[list[TypingSession]], 
     )
 
 
+DESIGNS = ("shared", "per_window", "peer")
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     cores = os.cpu_count() or 1
-    threads = max(1, cores // args.editors)
-    print(f"load: {args.editors} editors; ours: {args.editors} servers, model.n_threads = {threads} each "
-          f"({cores} cores // {args.editors} editors)")  # fmt: skip
-    traces = [make_trace(args.sessions, args.seed + editor) for editor in range(args.editors)]
     model = Path(args.model) if args.model else DEFAULT_MODEL_PATH
+    with_peer = peer.wanted(args.peer, "load")  # prints why, and how to build it, when it is not built
     result: dict[str, Any] = {
         "editors": args.editors,
         "keystroke_ms": args.keystroke_ms,
@@ -330,62 +396,93 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "max_keystrokes": args.max_keystrokes,
         "seed": args.seed,
         "model": str(model),
-        "ours": await run_ours(args, traces, model, threads),
-        "peer": None,
+        "cores": cores,
+        "runs": [],
     }
-    if not peer.wanted(args.peer, "load"):  # prints why, and how to build it, when it is not built
-        return result
-    print(f"load: the peer: one llama-server, {args.editors} slots, {cores} threads")
-    result["peer"] = await run_peer(args, traces, model)
-    ours, theirs = result["ours"]["latency_ms"], result["peer"]["latency_ms"]
-    if ours and theirs:
-        result["ours_over_peer"] = {k: round(ours[k] / theirs[k], 3) if theirs[k] else None for k in ("p50", "p99")}
+    for n in args.editors:
+        traces = [make_trace(args.sessions, args.seed + editor) for editor in range(n)]
+        print(f"load: {n} editors: the shared service, {n} servers of their own, llama-server with {n} slots")
+        run: dict[str, Any] = {"editors": n}
+        run["shared"] = await run_ours(args, traces, model, shared=True)
+        run["per_window"] = await run_ours(args, traces, model, shared=False)
+        run["peer"] = await run_peer(args, traces, model) if with_peer else None
+        result["runs"].append(run)
+    result["targets"] = targets(result["runs"])
     return result
+
+
+def targets(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The issue's targets at the largest N: p95 against the 1-editor p95 of the shared service,
+    against llama-server's p95, and memory against the per-window design."""
+    first, last = runs[0], runs[-1]
+
+    def p95(run: dict[str, Any], design: str) -> float | None:
+        side = run.get(design)
+        return side["latency_ms"].get("p95") if side and side["latency_ms"] else None
+
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return round(a / b, 3) if a is not None and b else None
+
+    shared = last["shared"]
+    return {
+        "editors": last["editors"],
+        "p95_vs_one_editor": ratio(p95(last, "shared"), p95(first, "shared")),
+        "p95_vs_llama_server": ratio(p95(last, "shared"), p95(last, "peer")),
+        "memory_vs_per_window": ratio(shared["peak_rss_mb"], last["per_window"]["peak_rss_mb"]),
+    }
 
 
 def summarize(result: dict[str, Any]) -> str:
     rows = []
-    for name, side in (("ours", result["ours"]), ("llama-server", result["peer"])):
-        if side is None:
-            continue
-        lat = side["latency_ms"]
-        label = f"{name} ({side['servers']} servers)" if name == "ours" else f"{name} ({side['slots']} slots)"
-        rows.append(
-            f"| {label} | {side['editors']} | {side['requests']} "
-            f"| {lat.get('p50')} / {lat.get('p95')} / {lat.get('p99')} "
-            f"| {side['errors']} | {side['peak_rss_mb']} | {side['written_by_suggestions']:.1%} |"
-        )
+    for run in result["runs"]:
+        for design in DESIGNS:
+            side = run[design]
+            if side is None:
+                continue
+            lat = side["latency_ms"]
+            rows.append(
+                f"| {run['editors']} | {design.replace('_', '-')} | {side['requests']} "
+                f"| {lat.get('p50')} / {lat.get('p95')} / {lat.get('p99')} "
+                f"| {side['errors']} | {side['peak_rss_mb']} | {side['written_by_suggestions']:.1%} |"
+            )
     table = (
-        "| side | editors | requests | p50 / p95 / p99 ms | errors | peak RSS MB | written by suggestions |\n"
-        "| --- | --- | --- | --- | --- | --- | --- |\n" + "\n".join(rows)
+        "| editors | design | requests | p50 / p95 / p99 ms | errors | peak RSS MB (all processes) "
+        "| written by suggestions |\n| --- | --- | --- | --- | --- | --- | --- |\n" + "\n".join(rows)
     )
-    ours = result["ours"]
-    notes = [f"ours: model.n_threads = {ours['threads_per_server']} per server; sources {ours['sources']}"]
-    if ratio := result.get("ours_over_peer"):
-        notes.append(f"ours / peer: p50 {ratio['p50']}x, p99 {ratio['p99']}x")
-    for name, side in (("ours", result["ours"]), ("peer", result["peer"])):
-        if side and side["first_error"]:
-            notes.append(f"{name}: first error: {side['first_error']}")
+    t = result["targets"]
+    notes = [
+        f"at {t['editors']} editors: shared p95 / its 1-editor p95 {t['p95_vs_one_editor']}x (target <= 1.5); "
+        f"shared p95 / llama-server p95 {t['p95_vs_llama_server']}x (target <= 0.5); "
+        f"shared memory / per-window memory {t['memory_vs_per_window']}x (target <= 0.5)"
+    ]
+    for run in result["runs"]:
+        for design in DESIGNS:
+            side = run[design]
+            if side and side["first_error"]:
+                notes.append(f"{run['editors']} editors, {design}: first error: {side['first_error']}")
     return table + "\n\n" + "\n".join(notes)
 
 
 def failures(result: dict[str, Any]) -> list[str]:
-    """What makes the run fail: an editor with no answer at all (either side), or any error of ours."""
+    """What makes the run fail: an editor with no answer at all (any design), or any error of ours."""
     found = []
-    for name in ("ours", "peer"):
-        side = result[name]
-        if side is None:
-            continue
-        silent = [i for i, n in enumerate(side["requests_per_editor"]) if n == 0]
-        if silent:
-            found.append(f"{name}: editors {silent} answered no request")
-    if result["ours"]["errors"]:
-        found.append(f"ours: {result['ours']['errors']} errors, the first: {result['ours']['first_error']}")
+    for run in result["runs"]:
+        for design in DESIGNS:
+            side = run[design]
+            if side is None:
+                continue
+            silent = [i for i, n in enumerate(side["requests_per_editor"]) if n == 0]
+            if silent:
+                found.append(f"{run['editors']} editors, {design}: editors {silent} answered no request")
+            if design != "peer" and side["errors"]:
+                found.append(f"{run['editors']} editors, {design}: {side['errors']} errors: {side['first_error']}")
     return found
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--editors", type=int, default=4, help="simulated editors typing at once")
+    parser.add_argument(
+        "--editors", type=int, nargs="+", default=[1, 2, 4, 8], help="simulated editors typing at once, one run each"
+    )
     parser.add_argument("--duration-s", type=float, default=60.0, help="how long they type (unless sessions run out)")
     parser.add_argument("--keystroke-ms", type=float, default=120.0, help="time between keystrokes (~100 wpm)")
     parser.add_argument("--sessions", type=int, default=20, help="typing sessions per editor")
@@ -395,12 +492,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--peer", choices=["auto", "on", "off"], default="auto", help="llama-server after ours (auto: when built)"
     )
+    parser.add_argument("--gpu-layers", type=int, default=0, help="layers offloaded to a GPU (-1: all), every design")
 
 
 def main(args: argparse.Namespace) -> None:
     if args.smoke:
-        args.editors, args.duration_s = 2, 8.0
-    if args.editors < 1:
+        args.editors, args.duration_s = [1, 2], 6.0
+    if min(args.editors) < 1:
         raise SystemExit("load: --editors must be at least 1")
     result = asyncio.run(run(args))
     write("load", result, args.out or Path("bench/results/load.json"))

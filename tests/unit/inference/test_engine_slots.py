@@ -65,3 +65,31 @@ def test_a_document_pushed_out_of_its_sequence_comes_back_from_its_saved_state()
 def test_without_saved_states_the_prompt_is_evaluated_again() -> None:
     _, _, again_a, _ = run_jobs(saved_states_mb=0)
     assert again_a.reused_tokens < 5  # only what the other document's prompt happens to share
+
+
+def test_a_full_pool_takes_the_least_recently_used_idle_sequence_never_a_generating_one() -> None:
+    slots = KvSlots(3)
+    for owner in "abc":
+        slots.slot_for(owner)
+    # a (slot 0) is the least recently used, but it is generating: b's slot goes instead
+    assert slots.slot_for("d", busy={0}) == (1, True, "b")
+    assert slots.owners() == {"a": 0, "c": 2, "d": 1}
+
+
+def test_a_new_document_takes_the_idle_sequence_sharing_the_longest_prompt_prefix() -> None:
+    slots = KvSlots(3)
+    for owner in "abc":
+        slots.slot_for(owner)
+    shared = {0: 5, 1: 300, 2: 40}  # tokens each slot's sequence shares with the new prompt
+    assert slots.slot_for("d", shared=shared.__getitem__) == (1, True, "b")
+    # below MIN_SHARED everywhere: the least recently used, as without prefixes
+    assert slots.slot_for("e", shared=lambda slot: 3) == (0, True, "a")
+
+
+def test_an_ended_session_frees_its_sequences_for_the_next_documents() -> None:
+    slots = KvSlots(3)
+    for owner in ("s1 a.py", "s2 a.py", "s1 b.py"):
+        slots.slot_for(owner)
+    assert sorted(slots.release("s1 ")) == [0, 2]
+    assert slots.owners() == {"s2 a.py": 1}
+    assert slots.slot_for("s3 c.py") == (0, True, None)  # a freed slot, nobody evicted
