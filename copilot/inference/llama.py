@@ -28,6 +28,7 @@ _llama_log = logging.getLogger("copilot.llama_cpp")
 _LEVELS = {1: logging.DEBUG, 2: logging.DEBUG, 3: logging.WARNING, 4: logging.ERROR}
 _last_level = [logging.DEBUG]
 _warned: set[str] = set()  # each file is read twice (vocabulary, then weights): say things once
+_aborting: set[int] = set()  # sessions asked to abort: llama.cpp's "failed to decode" lines are expected then
 
 
 @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
@@ -35,6 +36,8 @@ def _route_llama_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> Non
     # llama.cpp's messages go to our log, never to stdout (the protocol): its warnings (a
     # file's missing pre-tokenizer, a mistyped token...) at warning level, the rest at debug.
     python_level = _last_level[0] if level == 5 else _LEVELS.get(level, logging.DEBUG)
+    if python_level > logging.DEBUG and _aborting:
+        python_level = logging.DEBUG  # an abort we asked for, reported by llama.cpp as a failure
     _last_level[0] = python_level
     if _llama_log.isEnabledFor(python_level):
         message = text.decode("utf-8", "replace").rstrip()
@@ -127,10 +130,12 @@ class LlamaSession:
 
     def abort(self) -> None:
         """Stop the forward pass running now (any thread may call it); ``DecodeAborted``."""
+        _aborting.add(id(self))
         self._abort_flag[0] = b"x"
 
     def clear_abort(self) -> None:
         self._abort_flag[0] = b"\0"
+        _aborting.discard(id(self))
 
     def reusable(self, tokens: list[int], seq: int = 0) -> int:
         """How many leading ``tokens`` sequence ``seq`` already holds, at most all but the
