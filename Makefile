@@ -38,8 +38,11 @@ run: $(RUN_STAMP)
 	@echo "  everything works offline): its suggestions are weak. For a real code model:"
 	@echo "    $(BIN)/copilot-lsp models pull qwen2.5-coder-1.5b && $(BIN)/copilot-lsp models use qwen2.5-coder-1.5b"
 	@echo "  ('$(BIN)/copilot-lsp doctor' recommends a size for this machine; README, Models: what each needs)"
-	@echo "  Connect an editor:  point its LSP client at tcp $(HOST):$(PORT), or let it spawn"
-	@echo "                      '$(abspath $(BIN))/copilot-lsp serve' (stdio)."
+	@echo "  Connect an editor to this server (LSP over TCP at $(HOST):$(PORT); plugins in editors/):"
+	@echo '    Neovim:  require("copilot_lsp").setup({ server = "$(HOST):$(PORT)" })'
+	@echo "    VS Code: set copilotLsp.server.address to $(HOST):$(PORT)"
+	@echo "    Others:  point the LSP client at tcp $(HOST):$(PORT)"
+	@echo "  Or let the editor start its own: '$(abspath $(BIN))/copilot-lsp serve' (stdio)."
 	@echo "  Try it without one: $(BIN)/copilot-lsp complete path/to/file.py:LINE:COL"
 	@echo "  Check the install:  $(BIN)/copilot-lsp doctor"
 	@echo

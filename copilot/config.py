@@ -51,7 +51,7 @@ class ModelSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     n_ctx: int = 2048  # at least minimum_n_ctx(completion.max_tokens): _check_context
     n_threads: Limit = 0  # 0: one per physical core, at most 8
     n_gpu_layers: Annotated[int, msgspec.Meta(ge=-1)] = 0  # -1: all layers on the GPU (CUDA builds)
-    kv_slots: Count = 4  # documents whose KV state is kept side by side
+    kv_slots: Count = 8  # documents whose KV state is kept side by side; also generations decoded at once
     saved_states_mb: Limit = 256  # copies of the KV state of documents pushed out of a slot; 0: none
 
 
@@ -136,6 +136,11 @@ class LogSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     file: str = ""  # "" logs to stderr
 
 
+class ServiceSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    enabled: bool = True  # stdio `serve` forwards to the user's model service; false: the whole server per window
+    idle_shutdown_s: Annotated[float, msgspec.Meta(ge=5, le=86400)] = 600.0  # the service leaves after this long unused
+
+
 class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     model: ModelSettings = ModelSettings()
     completion: CompletionSettings = CompletionSettings()
@@ -144,6 +149,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     speculative: SpeculativeSettings = SpeculativeSettings()
     remote: RemoteSettings = RemoteSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
+    service: ServiceSettings = ServiceSettings()
     log: LogSettings = LogSettings()
 
 

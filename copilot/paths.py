@@ -3,8 +3,11 @@ tests can redirect), the configured model and cache, and the embedded default mo
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+import stat
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,6 +16,8 @@ if TYPE_CHECKING:
 
 APP = "copilot-lsp"
 DEFAULT_MODEL_FILE = "copilot-default.gguf"
+UNIX_PATH_MAX = 107  # bytes of a Unix socket's path (sun_path, less its terminating NUL)
+SOCKET_NAME_MAX = 32  # the longest file name put in the service folder (lsp/service/naming.py)
 
 
 def _xdg(variable: str, fallback: str) -> Path:
@@ -40,6 +45,59 @@ def runtime_dir() -> Path:
     """Sockets of running servers: $XDG_RUNTIME_DIR when set, else the state dir."""
     value = os.environ.get("XDG_RUNTIME_DIR", "")
     return (Path(value) / APP if os.path.isabs(value) else state_dir()) / "servers"
+
+
+def service_dir_candidates() -> list[Path]:
+    """Where the model service's socket may live, best first: ``$XDG_RUNTIME_DIR/copilot-lsp``,
+    a private folder under the cache dir, then one in the temporary folder (a short path:
+    a Unix socket's path holds at most 107 bytes)."""
+    candidates = []
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    if os.path.isabs(runtime):
+        candidates.append(Path(runtime) / APP)
+    candidates.append(cache_dir() / "run")
+    candidates.append(Path(tempfile.gettempdir()) / f"{APP}-{os.getuid()}")
+    return candidates
+
+
+def private_dir_problem(folder: Path, make_parents: bool = True) -> str:
+    """Why ``folder`` cannot hold the service's socket ("" when it can): it must be a folder
+    (not a link) of this user that no one else may enter (0700: group/other bits of our own
+    folder are removed), with room for a socket's name under the Unix path limit. It is
+    created when missing (its parents too, with ``make_parents``)."""
+    if len(os.fsencode(folder)) + 1 + SOCKET_NAME_MAX > UNIX_PATH_MAX:
+        return f"{folder} is too long a path for a Unix socket ({UNIX_PATH_MAX} bytes at most)"
+    try:
+        if make_parents:
+            folder.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir(mode=0o700)
+        info = folder.lstat()
+    except OSError as exc:
+        return f"{folder} cannot be created or read ({exc.strerror})"
+    if not stat.S_ISDIR(info.st_mode):
+        return f"{folder} is not a folder"
+    if info.st_uid != os.getuid():
+        return f"{folder} belongs to another user (uid {info.st_uid})"
+    if stat.S_IMODE(info.st_mode) != 0o700:
+        try:
+            folder.chmod(0o700)
+        except OSError as exc:
+            return f"{folder} has mode {stat.S_IMODE(info.st_mode):o} and cannot be made private ({exc.strerror})"
+    return ""
+
+
+def service_dir() -> tuple[Path | None, list[str]]:
+    """The first usable folder of ``service_dir_candidates`` (created when missing; None when
+    none is usable) and why each one before it was not."""
+    problems: list[str] = []
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    for folder in service_dir_candidates():
+        problem = private_dir_problem(folder, make_parents=folder.parent != Path(runtime))  # never $XDG_RUNTIME_DIR
+        if not problem:
+            return folder, problems
+        problems.append(problem)
+    return None, problems
 
 
 def default_model() -> Path:

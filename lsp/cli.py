@@ -1,4 +1,4 @@
-"""The ``copilot-lsp`` command: serve, complete, context, doctor, cache, stats, models."""
+"""The ``copilot-lsp`` command: serve, service, complete, context, doctor, cache, stats, models."""
 
 from __future__ import annotations
 
@@ -17,13 +17,16 @@ import msgspec
 
 from copilot import __version__, logs, paths
 from copilot import config as config_mod
-from copilot.documents import Document, DocumentStore, Position, Snapshot
 from copilot.errors import CopilotError
-from copilot.languages import language_for_path
 
-from . import exits, listen, models_cmd
+from . import exits, listen
+from .service import commands as service_cmd
+from .service.naming import service_enabled
 
-if TYPE_CHECKING:  # the pipeline imports llama.cpp: only the commands that need it load it
+# The pipeline imports llama.cpp, documents tree-sitter: only the commands that need them load
+# them (`serve` over stdio is a light front, lsp/front.py).
+if TYPE_CHECKING:
+    from copilot.documents import Document, DocumentStore, Snapshot
     from copilot.pipeline import ContextReport, Pipeline
 
 
@@ -52,23 +55,40 @@ def use_uvloop() -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    if not (args.tcp or args.allow_remote or args.per_window) and service_enabled(args.settings):
+        from .front import serve as serve_front  # forwards to the user's model service
+
+        return serve_front(args)
+    from .host import SessionHost
     from .server import create_server
     from .transport import serve_stdio, serve_tcp
 
+    log_level_from_cli = args.log_level is not None  # then the editor's settings do not change it
     try:
+        if args.allow_remote and not args.tcp:
+            raise listen.AddressError("--allow-remote only applies to --tcp HOST:PORT")
         address = listen.parse_address(args.tcp) if args.tcp else None
         use_uvloop()
-        server = create_server(args.settings, args.config_problems)
-        server.log_level_from_cli = args.log_level is not None  # then the editor's settings do not change it
-        exits.end_serve_on_interrupt(server.stop_pipeline)
         if address is None:
+            server = create_server(args.settings, args.config_problems)
+            server.log_level_from_cli = log_level_from_cli
+            exits.end_serve_on_interrupt(server.stop_pipeline)
             return serve_stdio(server)
         host, port = address
+        listen.check_remote(host, port, args.allow_remote)
         listen.check_port(host, port)  # before saying "listening": a busy port is one line, not a traceback
-        print(f"copilot-lsp {__version__} listening on {host}:{port} (LSP over TCP, one session)", file=sys.stderr)
-        server.tcp = True
+        # Pinned: the model stays loaded between clients (the next one does not wait for it).
+        sessions = SessionHost(
+            args.settings, args.config_problems, log_level_from_cli=log_level_from_cli, pin_engines=True
+        )
+        exits.end_serve_on_signals(sessions.close)  # SIGINT, SIGTERM: one line, nothing left running
+        reach = "" if listen.is_loopback(host) else "; reachable from other machines, without authentication"
+        print(
+            f"copilot-lsp {__version__} listening on {host}:{port} (LSP over TCP, a session per client{reach})",
+            file=sys.stderr,
+        )
         try:
-            return serve_tcp(server, host, port)
+            serve_tcp(sessions, host, port)  # until a signal ends the process
         except OSError as exc:  # taken between the check and the server's own bind
             raise listen.bind_error(host, port, exc) from None
     except CopilotError as exc:
@@ -98,6 +118,9 @@ def workspace_root_of(path: Path) -> Path | None:
 
 def read_document(path: Path, version: int = 0) -> Document:
     """The file as an open document; CopilotError or OSError with a message when it is not text."""
+    from copilot.documents import Document
+    from copilot.languages import language_for_path
+
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -109,6 +132,8 @@ def read_document(path: Path, version: int = 0) -> Document:
 
 def open_location(args: argparse.Namespace) -> tuple[Snapshot, DocumentStore, Path | None]:
     """The snapshot at FILE:LINE:COL, with the file and any ``--open`` files as open documents."""
+    from copilot.documents import DocumentStore, Position
+
     try:
         path, line, column = parse_location(args.location)
     except ValueError:
@@ -192,7 +217,7 @@ def print_context(report: ContextReport, snapshot: Snapshot, as_json: bool) -> i
 def cmd_doctor(args: argparse.Namespace) -> int:
     from copilot.doctor import run_checks
 
-    checks = run_checks(args.settings, args.config or paths.config_file())
+    checks = [*run_checks(args.settings, args.config or paths.config_file()), service_cmd.doctor_check(args)]
     for check in checks:
         print(f"[{'FAIL' if not check.ok else 'warn' if check.warning else 'ok'}] {check.name}: {check.detail}")
         if check.fix:
@@ -251,7 +276,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return stats_table.main(args.json)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(with_models: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="copilot-lsp", description="Local code completion over LSP.")
     parser.add_argument("--version", action="version", version=f"copilot-lsp {__version__}")
     parser.add_argument("--config", type=Path, default=None, help=f"TOML config (default {paths.config_file()})")
@@ -264,7 +289,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-file", default=None, help="log to this file instead of stderr (overrides log.file)")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the language server (stdio unless --tcp)")
-    serve.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio, e.g. 127.0.0.1:2087")
+    serve.add_argument(
+        "--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio, any number of clients, e.g. 127.0.0.1:2087"
+    )
+    serve.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="let --tcp listen on an address other machines reach (no authentication, no encryption)",
+    )
+    serve.add_argument(
+        "--per-window",
+        action="store_true",
+        help="over stdio, run the whole server (and a model) in this process instead of the shared model service",
+    )
     serve.set_defaults(run=cmd_serve)
     complete = commands.add_parser("complete", help="print the completion at FILE:LINE:COL (1-based)")
     context = commands.add_parser("context", help="show the context and prompt the model gets at FILE:LINE:COL")
@@ -289,13 +326,18 @@ def build_parser() -> argparse.ArgumentParser:
     stats = commands.add_parser("stats", help="latency, tokens, cache and acceptance of the running servers")
     stats.add_argument("--json", action="store_true", help="one JSON object per server")
     stats.set_defaults(run=cmd_stats)
-    models_cmd.add_parser(commands)
+    if with_models:  # models_cmd imports llama.cpp: not for `serve`, which an editor starts per window
+        from . import models_cmd
+
+        models_cmd.add_parser(commands)
+    service_cmd.add_parser(commands)
     return parser
 
 
 @exits.one_line_exits  # Ctrl-C and a closed stdout: one line, never a traceback
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    args = build_parser(with_models="serve" not in words or "models" in words).parse_args(argv)
     setup_logging(args.log_level or "info", args.log_file)
     layered = config_mod.load_file(args.config)
     args.settings, args.config_problems = layered.config, layered.problems

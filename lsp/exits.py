@@ -3,7 +3,8 @@ one line, never a traceback.
 
 Ctrl-C (SIGINT) ends any command with ``copilot-lsp: interrupted`` and exit status 130; a
 reader that closes stdout early (``copilot-lsp stats --json | head``) ends it quietly with
-141, as a process killed by SIGPIPE would.
+141, as a process killed by SIGPIPE would. ``serve --tcp`` also ends on SIGTERM (a service
+manager's stop) with ``copilot-lsp: terminated`` and exit status 0.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import ParamSpec
 log = logging.getLogger(__name__)
 
 INTERRUPTED = "copilot-lsp: interrupted"
+TERMINATED = "copilot-lsp: terminated"
 EXIT_INTERRUPTED = 128 + signal.SIGINT
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 
@@ -66,15 +68,25 @@ def end_serve_on_interrupt(stop: Callable[[], None]) -> None:
     leaves without waiting for that thread. A SIGINT that is ignored (``nohup``, a script's
     background job) stays ignored.
     """
-    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        return
+    _end_on({signal.SIGINT: (INTERRUPTED, EXIT_INTERRUPTED)}, stop)
+
+
+def end_serve_on_signals(stop: Callable[[], None]) -> None:
+    """``serve --tcp``: SIGINT as ``end_serve_on_interrupt``; SIGTERM the same way, with
+    ``copilot-lsp: terminated`` and exit status 0 (a stop that was asked for)."""
+    _end_on({signal.SIGINT: (INTERRUPTED, EXIT_INTERRUPTED), signal.SIGTERM: (TERMINATED, 0)}, stop)
+
+
+def _end_on(endings: dict[signal.Signals, tuple[str, int]], stop: Callable[[], None]) -> None:
+    """For each signal, its line and exit status; one ending, whichever signal starts it."""
     ending = False
 
-    def leave() -> None:
+    def leave(signum: signal.Signals) -> None:
+        line, status = endings[signum]
         try:
             stop()
         except Exception:
-            log.exception("stopping the server after an interrupt failed")
+            log.exception("stopping the server after %s failed", signum.name)
         from copilot.context.symbols import SPAWNING  # loaded already: the server indexes with it
 
         SPAWNING.acquire(timeout=5)  # no child half-started (held until the process ends)
@@ -84,19 +96,27 @@ def end_serve_on_interrupt(stop: Callable[[], None]) -> None:
         for child in children:
             child.join(5)
         atexit._run_exitfuncs()  # what a normal exit runs (multiprocessing's clean-up, the log's flush)
-        say(INTERRUPTED)
-        os._exit(EXIT_INTERRUPTED)  # not sys.exit: it would wait for the thread blocked reading stdin
+        say(line)
+        os._exit(status)  # not sys.exit: it would wait for the thread blocked reading stdin
 
-    def on_sigint(signum: int, frame: FrameType | None) -> None:
+    def on_signal(number: int, frame: FrameType | None) -> None:
         nonlocal ending
-        if ending:  # a second Ctrl-C does not wait for the first
-            say(INTERRUPTED)
-            os._exit(EXIT_INTERRUPTED)
+        signum = signal.Signals(number)
+        line, status = endings[signum]
+        if ending:  # a second signal does not wait for the first
+            say(line)
+            os._exit(status)
         ending = True
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # the server is not running yet: the ordinary way out
-            raise KeyboardInterrupt from None
-        loop.call_soon_threadsafe(leave)  # between two callbacks, not in the middle of one
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt from None
+            say(line)
+            raise SystemExit(status) from None
+        loop.call_soon_threadsafe(leave, signum)  # between two callbacks, not in the middle of one
 
-    signal.signal(signal.SIGINT, on_sigint)
+    for signum in endings:
+        default = signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
+        if signal.getsignal(signum) is default:  # one that is ignored (nohup, a background job) stays so
+            signal.signal(signum, on_signal)

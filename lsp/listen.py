@@ -1,9 +1,11 @@
-"""The address of ``copilot-lsp serve --tcp HOST:PORT``: parsed, and checked free before the
-server says it is listening."""
+"""The address of ``copilot-lsp serve --tcp HOST:PORT``: parsed, refused when other machines
+could reach it (unless ``--allow-remote``), and checked free before the server says it is
+listening."""
 
 from __future__ import annotations
 
 import errno
+import ipaddress
 import socket
 
 from copilot.errors import CopilotError
@@ -21,6 +23,33 @@ def parse_address(spec: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
         raise AddressError(f"--tcp expects HOST:PORT with a port from 1 to 65535 (e.g. 127.0.0.1:2087), got {spec!r}")
     return host.removeprefix("[").removesuffix("]") or DEFAULT_HOST, int(port)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether every address ``host`` names is a loopback one (127.0.0.0/8, ::1), so that only
+    this machine can connect; a name that does not resolve is not (its bind fails later)."""
+    try:
+        return ipaddress.ip_address(host.partition("%")[0]).is_loopback
+    except ValueError:
+        pass
+    try:
+        addresses = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        return False
+    return bool(addresses) and all(
+        ipaddress.ip_address(str(address[0]).partition("%")[0]).is_loopback for *_, address in addresses
+    )
+
+
+def check_remote(host: str, port: int, allowed: bool) -> None:
+    """AddressError when ``host`` is reachable from other machines and ``--allow-remote`` is not given."""
+    if not allowed and not is_loopback(host):
+        raise AddressError(
+            f"{host}:{port} is reachable from other machines, and the server has no authentication and no "
+            "encryption (anyone who reaches the port can send code, read completions and use the model and "
+            f"the cache): listen on 127.0.0.1:{port} (with an SSH tunnel for other machines), or add "
+            "--allow-remote on a trusted network"
+        )
 
 
 def bind_error(host: str, port: int, exc: OSError) -> CopilotError:

@@ -1,11 +1,17 @@
 """Where the statistics go besides the LSP request: a local socket per running server (for
 ``copilot-lsp stats``), a saved snapshot (for when no server runs), and optionally a
 Prometheus endpoint on loopback. Nothing listens on a network interface.
+
+There is one publisher per process. A process serving many sessions (``host.py``) publishes
+the process's counters and window (its sessions' together) with ``"sessions"``: each
+session's own statistics; ``copilot-lsp stats`` shows each live session, and Prometheus has
+the process's metrics and ``copilot_session_events`` by session.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -36,15 +42,27 @@ def saved_path() -> Path:
 
 
 class Publisher:
-    """Serves ``snapshot()`` on this server's socket and saves it now and then."""
+    """Serves ``snapshot()`` on this process's socket and saves it now and then."""
 
     def __init__(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
+        self._started = False
+        self._stopped = False  # for good: a session initialized after its process stopped starts nothing
         self._server: asyncio.AbstractServer | None = None
         self._saver: asyncio.Task[None] | None = None
         self._http: Any = None
+        self._prometheus_port = 0
 
-    async def start(self, prometheus_port: int) -> None:
+    async def start(self, prometheus_port: int = 0) -> None:
+        """The socket and the saver once; the Prometheus endpoint on the first nonzero port
+        asked for (sessions asking for another one are told where it is)."""
+        if self._stopped:
+            return
+        if prometheus_port:
+            self._serve_prometheus(prometheus_port)
+        if self._started:
+            return
+        self._started = True
         path = socket_path()
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -54,10 +72,17 @@ class Publisher:
         except OSError as exc:
             log.warning("no statistics socket at %s: %s (copilot-lsp stats reads the saved snapshot)", path, exc)
         self._saver = asyncio.ensure_future(self._save_periodically())
-        if prometheus_port:
-            self._start_prometheus(prometheus_port)
 
-    def _start_prometheus(self, port: int) -> None:
+    def _serve_prometheus(self, port: int) -> None:
+        if self._prometheus_port:
+            if port != self._prometheus_port:
+                log.info(
+                    "monitoring.prometheus_port %d ignored: this process serves Prometheus on %d",
+                    port,
+                    self._prometheus_port,
+                )
+            return
+        self._prometheus_port = port
         loop = asyncio.get_running_loop()
         registry = CollectorRegistry()
         registry.register(PrometheusCollector(lambda: _on_loop(loop, self.snapshot)))
@@ -93,16 +118,23 @@ class Publisher:
             log.debug("statistics not saved: %s", exc)
 
     def stop(self) -> None:
+        if not self._started or self._stopped:
+            return
+        self._stopped = True
         self.save()
         if self._saver is not None:
-            self._saver.cancel()
+            with contextlib.suppress(RuntimeError):  # its event loop has already finished
+                self._saver.cancel()
+            self._saver = None
         if self._server is not None:
             self._server.close()
+            self._server = None
             socket_path().unlink(missing_ok=True)
         if self._http is not None:
             server, thread = self._http
             server.shutdown()
             thread.join(timeout=5)
+            self._http = None
 
 
 def _on_loop(loop: asyncio.AbstractEventLoop, snapshot: Snapshot) -> dict[str, Any]:
@@ -139,6 +171,14 @@ class PrometheusCollector(Collector):
             if rate is not None:
                 rates.add_metric([f"cache_hit_{level}"], rate)
         yield rates
+        if "sessions" in stats:  # a process of many sessions: the counters of each as well
+            by_session = CounterMetricFamily(
+                "copilot_session_events", "Counters of each session since it started", labels=["name", "session"]
+            )
+            for session in stats["sessions"]:
+                for name, value in session.get("counts", {}).items():
+                    by_session.add_metric([name, str(session.get("session", ""))], value)
+            yield by_session
 
 
 def _quantiles(name: str, documentation: str, label: str, window: dict[str, Any], key: str) -> GaugeMetricFamily:
@@ -152,7 +192,8 @@ def _quantiles(name: str, documentation: str, label: str, window: dict[str, Any]
 
 
 def read_live(timeout: float = 2.0) -> list[dict[str, Any]]:
-    """The snapshots of the running servers of this user; sockets left by dead ones are removed."""
+    """The snapshots of the running servers of this user, one per session (a process serving
+    many lists each of its live sessions); sockets left by dead ones are removed."""
     found = []
     folder = paths.runtime_dir()
     for path in sorted(folder.glob("*.sock")) if folder.is_dir() else []:
@@ -163,7 +204,7 @@ def read_live(timeout: float = 2.0) -> list[dict[str, Any]]:
                 chunks = []
                 while chunk := client.recv(1 << 16):
                     chunks.append(chunk)
-            found.append({**json.loads(b"".join(chunks)), "pid": int(path.stem)})
+            found.extend(_per_session(json.loads(b"".join(chunks)), int(path.stem)))
         except (ConnectionRefusedError, FileNotFoundError):
             path.unlink(missing_ok=True)  # its server is gone
         except (OSError, ValueError) as exc:
@@ -176,3 +217,11 @@ def read_saved() -> dict[str, Any] | None:
         return dict(json.loads(saved_path().read_text()))
     except (OSError, ValueError):
         return None
+
+
+def _per_session(snapshot: dict[str, Any], pid: int) -> list[dict[str, Any]]:
+    """A process's snapshot as one per live session; the process's own when it has none."""
+    live = [session for session in snapshot.get("sessions", []) if not session.get("ended")]
+    if not live:
+        return [{**snapshot, "pid": pid}]
+    return [{**session, "pid": pid} for session in live]

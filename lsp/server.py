@@ -20,9 +20,10 @@ from pygls.lsp.server import LanguageServer
 
 from copilot import __version__
 from copilot import config as config_mod
-from copilot.assembly import build_pipeline
+from copilot.assembly import SharedEngines, build_pipeline
 from copilot.documents import Document, DocumentStore, Encoding, Position, Snapshot, uri_path
 from copilot.errors import CopilotError
+from copilot.metrics import Metrics
 from copilot.pipeline import CompletionResult, Pipeline
 
 from . import convert, publish
@@ -46,11 +47,24 @@ ALERT_EVERY = 16  # answers between checks of the latency target and cost budget
 class ServerProtocol(OwnDocumentsProtocol, CopilotProtocol):
     """The server's own documents (sync.py); every message judged and answered (protocol.py)."""
 
+    answered = 0  # requests answered by their handlers (results and errors)
+
+    def _send_response(self, msg_id: Any, result: Any = None, error: Any = None) -> None:
+        self.answered += 1
+        super()._send_response(msg_id, result, error)
+
 
 class CopilotServer(LanguageServer):
     protocol: ServerProtocol
 
-    def __init__(self, config: config_mod.Config, problems: Sequence[config_mod.Problem] = ()) -> None:
+    def __init__(
+        self,
+        config: config_mod.Config,
+        problems: Sequence[config_mod.Problem] = (),
+        *,
+        shared: SharedEngines | None = None,
+        session: str = "",
+    ) -> None:
         super().__init__(
             "copilot-lsp",
             __version__,
@@ -59,14 +73,18 @@ class CopilotServer(LanguageServer):
         )
         self.documents = DocumentStore()
         self.pipeline: Pipeline | None = None
-        self.tcp = False  # set by the CLI: a standalone server serves one client session
+        self.metrics: Metrics | None = None  # the pipeline's, kept once it stopped
+        self.shared = shared  # the process's engines, when it serves many sessions (lsp/host.py)
+        self.session = session  # this session's name there: its KV sequences are "session uri"
         self.log_level_from_cli = False
         self.base_config = config  # defaults + file; + initializationOptions once initialized
         self.file_problems = list(problems)  # the config file's, logged at start, shown at initialize
         self.sync_ms: dict[str, float] = {}  # per open document: how long its last didChange took
         self.alerts: list[str] = []  # the last reported
         self.publisher = publish.Publisher(self.statistics)
+        self.owns_publisher = True  # false when the process's (a SessionHost's) publishes this one
         self._answered = 0
+        self._final: dict[str, Any] = {}
 
     @property
     def encoding(self) -> Encoding:
@@ -80,10 +98,18 @@ class CopilotServer(LanguageServer):
         config = layered.config
         self._set_log_level(config.log.level)
         self.base_config = config
-        self.pipeline = build_pipeline(config, self.documents, root)
+        self.pipeline = build_pipeline(config, self.documents, root, shared=self.shared, session=self.session)
+        self.metrics = self.pipeline.metrics
+
+    def use_publisher(self, publisher: publish.Publisher) -> None:
+        """Publish through the process's publisher (started once, stopped by its owner)."""
+        self.publisher = publisher
+        self.owns_publisher = False
 
     def _set_log_level(self, level: str) -> None:
-        if not self.log_level_from_cli:  # --log-level wins over every configuration layer
+        # The level is the process's: with many sessions (lsp/host.py) the last one to set it
+        # wins; --log-level wins over every configuration layer of every session.
+        if not self.log_level_from_cli:
             logging.getLogger("copilot").setLevel(level.upper())
 
     def apply_settings(self, settings: Any) -> None:
@@ -176,7 +202,7 @@ class CopilotServer(LanguageServer):
         """Counters, window and since-start aggregates, acceptance, alerts, the sizes of the
         per-document state, and the last ``recent`` request records."""
         if self.pipeline is None:
-            return {}
+            return self._final  # the numbers the session ended with ({} before initialize)
         escalation = self.pipeline.escalation
         remote = (
             {"breaker": escalation.breaker.snapshot(), "budget": escalation.budget.usage(), **escalation.counts}
@@ -233,7 +259,9 @@ class CopilotServer(LanguageServer):
 
     def stop_pipeline(self) -> None:
         if self.pipeline is not None:
-            self.publisher.stop()
+            if self.owns_publisher:
+                self.publisher.stop()
+            self._final = self.statistics()
             self.pipeline.close()
         self.pipeline = None
 
@@ -248,9 +276,16 @@ def workspace_root(params: types.InitializeParams) -> Path | None:
     return path if path is not None and path.is_dir() else None
 
 
-def create_server(config: config_mod.Config, problems: Sequence[config_mod.Problem] = ()) -> CopilotServer:
-    """The server over ``config`` (defaults + file); ``problems``: the file's, shown at initialize."""
-    server = CopilotServer(config, problems)
+def create_server(
+    config: config_mod.Config,
+    problems: Sequence[config_mod.Problem] = (),
+    *,
+    shared: SharedEngines | None = None,
+    session: str = "",
+) -> CopilotServer:
+    """The server over ``config`` (defaults + file); ``problems``: the file's, shown at initialize.
+    With ``shared``, one session of many in this process (``lsp/host.py``), named ``session``."""
+    server = CopilotServer(config, problems, shared=shared, session=session)
     register_test_requests(server, server.documents)  # only with COPILOT_LSP_TEST_REQUESTS=1
 
     @server.feature(types.INITIALIZE)
@@ -269,12 +304,7 @@ def create_server(config: config_mod.Config, problems: Sequence[config_mod.Probl
 
     @server.feature(types.EXIT)
     def exit_server(ls: CopilotServer, params: None) -> None:
-        ls.stop_pipeline()
-        if ls.tcp:
-            # pygls would raise SystemExit inside the TCP connection callback, where the
-            # event loop reports it as an unhandled error; leave cleanly instead.
-            logging.shutdown()
-            os._exit(0 if ls.protocol._shutdown else 1)
+        ls.stop_pipeline()  # then the transport ends the session (protocol.exit_code is set)
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: CopilotServer, params: types.DidOpenTextDocumentParams) -> None:

@@ -2,6 +2,9 @@
 pygls' read loops (``start_io`` / ``start_tcp``), which die on a huge ``Content-Length``
 and never find a message boundary again after one bad header.
 
+Over stdio the process serves one session; over TCP each connection is a session of its own
+(``host.SessionHost``) and the listener stays until SIGINT or SIGTERM (``exits.py``).
+
 stdin is read by a thread of its own (pygls reads it on the handlers' thread pool, so busy
 handlers delay reading) with ``os.read``, which holds no lock that interpreter shutdown could
 wait on; at most ``QUEUE_CHUNKS`` reads wait for the event loop.
@@ -17,13 +20,16 @@ import os
 import sys
 import threading
 from collections.abc import Awaitable, Callable
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
 
 from .framing import MessageReader, Problem
 from .protocol import CopilotProtocol
+
+if TYPE_CHECKING:
+    from .host import SessionHost
 
 log = logging.getLogger(__name__)
 
@@ -32,20 +38,24 @@ QUEUE_CHUNKS = 16
 
 
 async def serve_messages(
-    protocol: CopilotProtocol, read: Callable[[], Awaitable[bytes]], stop: threading.Event | None = None
+    protocol: CopilotProtocol,
+    read: Callable[[], Awaitable[bytes]],
+    stop: threading.Event | None = None,
+    log_prefix: str = "",
 ) -> None:
-    """Read, frame and hand over messages until ``exit``, the end of the input or ``stop``."""
+    """Read, frame and hand over messages until ``exit``, the end of the input or ``stop``;
+    ``log_prefix`` names the session in the log lines (``session s2: ``)."""
     reader = MessageReader()
     while protocol.exit_code is None and not (stop is not None and stop.is_set()):
         data = await read()
         if not data:
             for problem in reader.close():
-                log.warning("framing: %s", problem.text)
-            log.info("the client closed the connection")
+                log.warning("%sframing: %s", log_prefix, problem.text)
+            log.info("%sthe client closed the connection", log_prefix)
             return
         for event in reader.feed(data):
             if isinstance(event, Problem):
-                log.warning("framing: %s", event.text)
+                log.warning("%sframing: %s", log_prefix, event.text)
                 continue
             protocol.receive(event.payload)
             if protocol.exit_code is not None:
@@ -100,39 +110,23 @@ def _pump(stream: BinaryIO, loop: asyncio.AbstractEventLoop, chunks: asyncio.Que
             return
 
 
-def serve_tcp(server: LanguageServer, host: str, port: int) -> int:
-    """``server.start_tcp()`` with this module's reader. As there, one server serves the
-    connection and the session ends when it closes; a connection that fails (reset, or a
-    bug in the reader) is logged and closed, and that ends nothing but the session."""
-    protocol = _copilot_protocol(server)
-    server._stop_event = stop = threading.Event()
+def serve_tcp(host: SessionHost, address: str, port: int) -> None:
+    """Serve every client that connects to ``address:port``, each its own session, until the
+    process is stopped (SIGINT, SIGTERM: ``exits.end_serve_on_signals``). OSError when the
+    address cannot be bound."""
+    asyncio.run(_listen(host, address, port))
 
-    async def listen() -> None:
-        # Not serve_forever(): uvloop's Server.close() does not end it (pygls' start_tcp then
-        # never returns), so the session's end is awaited instead.
-        session_over = asyncio.Event()
 
-        async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            protocol.set_writer(writer)
-            try:
-                await serve_messages(protocol, lambda: reader.read(CHUNK_BYTES), stop)
-            except Exception as exc:
-                log.error("the connection failed (%s: %s): closing it", type(exc).__name__, exc)
-            finally:
-                writer.close()
-                session_over.set()
+async def _listen(host: SessionHost, address: str, port: int) -> None:
+    async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await host.serve_connection(reader, writer, host.new_label("tcp-"))
 
-        listener = await asyncio.start_server(connection, host, port)
-        server._server = listener
-        log.debug("serving on %s", ", ".join(str(sock.getsockname()) for sock in listener.sockets))
-        async with listener:
-            await session_over.wait()
-
-    try:
-        asyncio.run(listen())
-    finally:
-        server.shutdown()  # type: ignore[no-untyped-call]
-    return protocol.exit_code or 0
+    listener = await asyncio.start_server(connection, address, port)
+    log.debug("serving on %s", ", ".join(str(sock.getsockname()) for sock in listener.sockets))
+    # Not serve_forever(): uvloop's Server.close() does not end it; the signal handlers end
+    # the process instead, without unwinding the loop (exits.py).
+    async with listener:
+        await asyncio.Event().wait()
 
 
 def _copilot_protocol(server: LanguageServer) -> CopilotProtocol:

@@ -14,4 +14,9 @@ pytest.register_assert_rewrite("tests.support")
 def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME"):
         monkeypatch.setenv(name, str(tmp_path / name.lower()))
+    # `serve` over stdio runs the whole server in the process the test starts (its stderr, its
+    # exit): the shared model service has tests of its own (tests/e2e/test_service.py), and a
+    # service per test would outlive the test by service.idle_shutdown_s.
+    monkeypatch.setenv("COPILOT_LSP_SERVICE", "0")
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
     return tmp_path

@@ -76,7 +76,7 @@ class Pipeline:
         if engine is not None:
             self.prompts = PromptBuilder(config, engine.vocabulary, engine.n_ctx, retriever)
             self.generator = Generator(
-                config, engine, self.prompts, cache, self.metrics, self.debounce, retriever, escalation
+                config, engine, self.prompts, cache, self.metrics, self.debounce, retriever, escalation, session
             )
         self.config = config
         self._ids = itertools.count(1)

@@ -6,7 +6,9 @@ followed by valid requests that must all be answered; huge lengths are one log l
 from __future__ import annotations
 
 import json
+import os
 import random
+import select
 import socket
 import subprocess
 import sys
@@ -127,15 +129,24 @@ def start_tcp(tmp_path: Path) -> tuple[subprocess.Popen[bytes], socket.socket]:
     raise AssertionError(f"the server never listened on port {port}")
 
 
-def finish(process: subprocess.Popen[bytes]) -> tuple[int, str]:
-    """The exit status and the log of a server that should be leaving."""
+def stop_once_logged(process: subprocess.Popen[bytes], seen: str) -> tuple[int, str]:
+    """The server outlives its clients (a session per client, lsp/host.py): once its log says
+    ``seen``, SIGTERM ends it. Its exit status and its whole log."""
+    assert process.stderr is not None
+    log = b""
+    deadline = time.monotonic() + 60
     try:
+        while seen.encode() not in log:
+            assert time.monotonic() < deadline, f"the log never said {seen!r}: {log.decode()}"
+            if select.select([process.stderr], [], [], 1)[0]:
+                log += os.read(process.stderr.fileno(), 1 << 16)
+        process.terminate()
         code = process.wait(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
-        _, stderr = process.communicate(timeout=60)
-    return code, stderr.decode()
+        _, rest = process.communicate(timeout=60)
+    return code, (log + rest).decode()
 
 
 def test_over_tcp_a_broken_message_is_skipped_and_the_session_goes_on(tmp_path: Path) -> None:
@@ -153,19 +164,21 @@ def test_over_tcp_a_broken_message_is_skipped_and_the_session_goes_on(tmp_path: 
         assert "result" in call(request(3, "copilot/stats", {}), prefix=b"content-length:5\n\n")
         assert call(request(4, "shutdown")) == {"jsonrpc": "2.0", "id": 4, "result": None}
         sock.sendall(frame(notification("exit")))
-    code, log = finish(process)
-    assert code == 0
+        assert read_message(answers) is None  # exit ends the session: the server closes the connection
+    code, log = stop_once_logged(process, "framing: ")
+    assert code == 0  # SIGTERM: the server itself kept listening
     assert "framing: " in log and "Traceback" not in log, log
 
 
-def test_over_tcp_a_client_that_leaves_mid_message_ends_its_session_and_the_server(tmp_path: Path) -> None:
-    """One session per server (README): when the client goes, the process ends, log first."""
+def test_over_tcp_a_client_that_leaves_mid_message_ends_only_its_session(tmp_path: Path) -> None:
+    """A session per client (README): when the client goes mid-message, its session ends with
+    one log line and the server keeps listening."""
     process, sock = start_tcp(tmp_path)
     with sock, sock.makefile("rb") as answers:
         sock.sendall(frame(request(1, "initialize", INIT_PARAMS)))
         assert "result" in (read_message(answers) or {})
         sock.sendall(b"garbage\r\nContent-Length: 500\r\n\r\n{half")
-    code, log = finish(process)
+    code, log = stop_once_logged(process, "the input ended 5 bytes into a message of 500")
     assert code == 0
     assert "framing: not a header line: garbage" in log and "the input ended 5 bytes into a message of 500" in log
     assert "Traceback" not in log, log

@@ -1,4 +1,5 @@
-"""`copilot-lsp serve --tcp` (what `make run` starts): an editor connects over TCP and completes."""
+"""`copilot-lsp serve --tcp` (what `make run` starts): an editor connects over TCP and completes
+(many editors at once: test_tcp_sessions.py)."""
 
 from __future__ import annotations
 
@@ -34,9 +35,10 @@ def tcp_server(tmp_path: Path) -> Iterator[int]:
     try:
         yield port
     finally:
-        process.terminate()
+        process.terminate()  # the server outlives its clients: SIGTERM stops it, in one line
         _, stderr = process.communicate(timeout=30)
         assert b"Traceback" not in stderr, stderr.decode()
+        assert process.returncode == 0 and stderr.decode().splitlines()[-1] == "copilot-lsp: terminated"
 
 
 async def connect(port: int) -> LanguageClient:

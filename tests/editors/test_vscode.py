@@ -6,7 +6,8 @@ real default model:
 2. the extension's tests inside the extension host of a real VS Code (the compiled VS Code
    of the npm package code-server, run by Node 24 and opened in Debian's chromium through
    playwright-core; ``editors/vscode/scripts/setup-test-vscode.sh`` installs them into
-   ``$XDG_CACHE_HOME/copilot-lsp/vscode-test`` once);
+   ``$XDG_CACHE_HOME/copilot-lsp/vscode-test`` once); its cases "over TCP" connect to a
+   server that `make run` started, as its banner says;
 3. the UI: the .vsix installed into that VS Code, a Python file typed into, the ghost text
    accepted with Tab; screenshots in ``editors/vscode/out/test-output``.
 """
@@ -15,12 +16,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tests.editors.servers import banner_line, private_env, tcp_server
 
 ROOT = Path(__file__).resolve().parents[2]
 EXTENSION = ROOT / "editors" / "vscode"
@@ -77,23 +82,46 @@ def test_node_unit_and_server(built: Path, tmp_path: Path) -> None:
     assert "# fail 0" in done.stdout, explain(done)
 
 
-def test_extension_host(vscode_env: str, tmp_path: Path) -> None:
-    """Level 2: test/exthost/suite.ts inside VS Code's extension host."""
-    out = tmp_path / "exthost"
+def run_extension_host(vscode_env: str, out: Path, env: dict[str, str]) -> list[dict[str, Any]]:
+    """test/exthost/suite.ts inside VS Code's extension host: the results, all passed."""
     out.mkdir()
     done = run(
         ["node", "out/test/driver/run.js", "--env", vscode_env, "--mode", "exthost", "--out", str(out)],
         timeout=900,
-        env={"COPILOT_LSP_CMD": SERVER_CMD},
+        env={"COPILOT_LSP_CMD": SERVER_CMD, **env},
     )
     results_file = out / "vscode-exthost-results.json"
-    results = json.loads(results_file.read_text()) if results_file.exists() else []
+    results: list[dict[str, Any]] = json.loads(results_file.read_text()) if results_file.exists() else []
     failed = "\n\n".join(f"{r['name']}:\n{r.get('error', '')[-4000:]}" for r in results if not r["ok"])
     console = out / "vscode-exthost-console.log"
     tail = console.read_text()[-4000:] if console.exists() and not results else ""
     assert done.returncode == 0, f"{explain(done, 3000)}\n--- failed ---\n{failed}\n--- VS Code console ---\n{tail}"
     assert results and all(r["ok"] for r in results), failed
+    return results
+
+
+def test_extension_host(vscode_env: str, tmp_path: Path) -> None:
+    """Level 2: test/exthost/suite.ts inside VS Code's extension host (but its cases over TCP)."""
+    results = run_extension_host(vscode_env, tmp_path / "exthost", {"COPILOT_VSCODE_SKIP": "^over TCP"})
     assert len(results) >= 15, [r["name"] for r in results]
+
+
+def test_extension_host_over_tcp(vscode_env: str, tmp_path: Path) -> None:
+    """Level 2, the cases "over TCP": `make run` (copilot-lsp serve --tcp on a free port, with
+    private XDG folders) started before VS Code; its banner's "VS Code: set SETTING to VALUE"
+    line, applied as printed, connects the extension to it. A malformed address and one where
+    nothing listens are one message each, with no retries."""
+    with tcp_server(tmp_path, private_env(tmp_path, settings=True), make_run=True) as server:
+        found = re.fullmatch(r"set (\S+) to (\S+)", banner_line(server, "VS Code"))
+        assert found, f"make run's VS Code line is not 'set SETTING to VALUE'\n{server.output()}"
+        assert found.group(2) == server.address, server.output()
+        env = {"COPILOT_VSCODE_ONLY": "^over TCP", "COPILOT_TCP_SETTING": found.group(1)}
+        env["COPILOT_TCP_VALUE"] = found.group(2)
+        try:
+            results = run_extension_host(vscode_env, tmp_path / "exthost", env)
+        except AssertionError as failure:
+            raise AssertionError(f"{failure}\n{server.output()}") from None
+    assert len(results) == 5, [r["name"] for r in results]
 
 
 def test_ui_ghost_text_accepted_with_tab(vscode_env: str, tmp_path: Path) -> None:

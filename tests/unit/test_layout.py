@@ -97,3 +97,20 @@ def test_modules_stay_small() -> None:
 def test_the_top_of_the_core_holds_only_what_every_stage_uses() -> None:
     top_level = [path.stem for path in CORE.glob("*.py") if path.stem != "__init__"]
     assert len(top_level) <= 12, sorted(top_level)
+
+
+def test_every_package_folder_is_installed() -> None:
+    """pyproject lists its packages one by one (the folders map to ``copilot.*`` names): a folder
+    left out works in the editable install of the tests and is missing from a built wheel."""
+    import tomllib
+
+    root = CORE.parent
+    setup = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folders = {name: root / folder for name, folder in setup["package-dir"].items()}
+    found = set()
+    for name, folder in folders.items():
+        for init in folder.rglob("__init__.py"):
+            relative = init.parent.relative_to(folder).parts
+            if "__pycache__" not in relative:
+                found.add(".".join([name, *relative]))
+    assert sorted(found - set(setup["packages"])) == []

@@ -9,7 +9,8 @@ export type LogLevel = "debug" | "info" | "warning" | "error";
 export interface Settings {
   enable: boolean;
   languages: Record<string, boolean>;
-  server: { command: string[]; pythonPath: string; env: Record<string, string> };
+  /** address: "HOST:PORT" of a running server to connect to; empty: start one (command...). */
+  server: { command: string[]; pythonPath: string; env: Record<string, string>; address: string };
   model?: string;
   remoteEnabled?: boolean;
   debounceMs?: number;
@@ -24,7 +25,7 @@ export function defaultSettings(): Settings {
   return {
     enable: true,
     languages: { ...DEFAULT_LANGUAGES },
-    server: { command: [], pythonPath: "", env: {} },
+    server: { command: [], pythonPath: "", env: {}, address: "" },
     serverSettings: {},
   };
 }
@@ -102,6 +103,9 @@ export type ChangePlan =
  * (the server command, or a key of another section changed, or a key went back to the
  * server's default, which a configuration layer cannot express). */
 export function changePlan(before: Settings, after: Settings): ChangePlan {
+  if (before.server.address !== after.server.address) {
+    return { kind: "restart", reason: "the server address changed" };
+  }
   if (!sameJson(before.server, after.server)) {
     return { kind: "restart", reason: "the server command changed" };
   }

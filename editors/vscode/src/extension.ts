@@ -1,4 +1,5 @@
-// copilot-lsp for VS Code: starts `copilot-lsp serve` (stdio), lets vscode-languageclient
+// copilot-lsp for VS Code: starts `copilot-lsp serve` (stdio), or connects to a running
+// `copilot-lsp serve --tcp HOST:PORT` (copilotLsp.server.address), lets vscode-languageclient
 // register the inline completion provider the server advertises, and adds the settings,
 // the status bar item, the commands, streaming and the editor events.
 import { ChildProcess, spawn } from "node:child_process";
@@ -12,10 +13,12 @@ import {
   LanguageClient,
   LanguageClientOptions,
   RevealOutputChannelOn,
+  ServerOptions,
   StaticFeature,
   WorkDoneProgress,
   WorkDoneProgressCreateRequest,
 } from "vscode-languageclient/node";
+import { connect, parseAddress } from "./address";
 import { Backoff } from "./backoff";
 import { resolveServerCommand } from "./command";
 import { changePlan, defaultSettings, initializationOptions, languageEnabled, LogLevel, Settings } from "./config";
@@ -35,6 +38,8 @@ export interface Api {
     text: string;
     tooltip: string;
     pid: number | undefined;
+    /** The server connected to over TCP (copilotLsp.server.address), while connected. */
+    address: string | undefined;
     settings: Settings;
     initializationOptions: object;
     restarts: number;
@@ -49,6 +54,8 @@ export interface Api {
     trace: string[];
     /** The status bar item's last states, oldest first. */
     phases: string[];
+    /** The error and warning messages shown, oldest first. */
+    popups: string[];
   };
   client(): LanguageClient | undefined;
   /** The stream (request in flight or answered) of a document. */
@@ -70,6 +77,7 @@ function readSettings(): Settings {
       command: config.get<string[]>("server.command", []),
       pythonPath: config.get<string>("server.pythonPath", ""),
       env: config.get<Record<string, string>>("server.env", {}),
+      address: config.get<string>("server.address", "").trim(),
     },
     model: explicit<string>("model"),
     remoteEnabled: explicit<boolean>("remote.enabled"),
@@ -78,6 +86,15 @@ function readSettings(): Settings {
     logLevel: explicit<LogLevel>("logLevel"),
     serverSettings: config.get<Record<string, unknown>>("serverSettings", {}),
   };
+}
+
+/** vscode-languageclient shows a message of its own, whatever the options, when a start fails
+ * (or a connection closes unhandled); the extension says so itself (the status bar item and
+ * one message, see onClosed and connectionFailed), so those only go to the log. */
+class Client extends LanguageClient {
+  override error(message: string, data?: any, showNotification?: boolean | "force"): void {
+    super.error(message, data, showNotification === "force" ? false : showNotification);
+  }
 }
 
 function isExecutable(file: string): boolean {
@@ -107,6 +124,7 @@ class Controller implements vscode.Disposable {
   private lastStderr: string[] = [];
   private readonly logTail: string[] = [];
   private readonly phases: string[] = [];
+  private readonly popups: string[] = [];
   private progressSeen = false;
   private readonly statsChanged = new vscode.EventEmitter<vscode.Uri>();
   private statsPage = "";
@@ -166,7 +184,8 @@ class Controller implements vscode.Disposable {
           status: { ...this.status },
           text: view.text,
           tooltip: view.tooltip,
-          pid: this.client?.isRunning() ? this.pid : undefined,
+          pid: this.client?.isRunning() && !this.status.address ? this.pid : undefined,
+          address: this.client?.isRunning() ? this.status.address : undefined,
           settings: this.settings,
           initializationOptions: initializationOptions(this.settings),
           restarts: this.restarts,
@@ -177,6 +196,7 @@ class Controller implements vscode.Disposable {
           log: [...this.logTail],
           trace: [...this.inline.trace],
           phases: [...this.phases],
+          popups: [...this.popups],
         };
       },
       client: () => this.client,
@@ -234,65 +254,20 @@ class Controller implements vscode.Disposable {
     this.render();
   }
 
-  /** Start a server with the current settings (a new client each time). */
+  /** Start a server with the current settings, or connect to the running one at
+   * copilotLsp.server.address (a new client each time). */
   async start(): Promise<void> {
     const generation = ++this.generation;
-    const resolved = resolveServerCommand(
-      {
-        command: this.settings.server.command,
-        pythonPath: this.settings.server.pythonPath,
-        extensionPath: this.context.extensionPath,
-        workspaceFolders: (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === "file").map((f) => f.uri.fsPath),
-        trusted: vscode.workspace.isTrusted,
-        pathEnv: process.env.PATH ?? "",
-        home: os.homedir(),
-      },
-      { isExecutable },
-    );
-    if (!resolved.ok) {
-      this.output.error(resolved.message);
-      this.setPhase("error", resolved.message);
-      void this.offer(vscode.window.showErrorMessage(resolved.message, "Open Settings", "Open Log"));
+    this.status.address = undefined;
+    this.pid = undefined;
+    this.exited = undefined;
+    this.lastStderr = [];
+    const serverOptions = this.settings.server.address
+      ? await this.connectServer(generation, this.settings.server.address)
+      : this.spawnServer();
+    if (serverOptions === undefined || generation !== this.generation) {
       return;
     }
-    this.output.info(`starting ${[resolved.command, ...resolved.args].join(" ")} (${resolved.origin})`);
-    this.progressSeen = false;
-    this.setPhase("starting");
-    this.lastStderr = [];
-    const splitter = new LineSplitter();
-    const log = (line: string) => {
-      const { level, text } = parseLogLine(line);
-      this.output[level](text);
-      this.logTail.push(line);
-      if (this.logTail.length > 300) {
-        this.logTail.shift();
-      }
-      if (level === "error" || level === "warn") {
-        this.lastStderr = [...this.lastStderr.slice(-4), text];
-      }
-    };
-    const cwd = vscode.workspace.workspaceFolders?.find((f) => f.uri.scheme === "file")?.uri.fsPath;
-    // The extension spawns the server itself, to know how it ended when it stops.
-    const spawnServer = async (): Promise<ChildProcess> => {
-      const child = spawn(resolved.command, resolved.args, {
-        cwd: cwd ?? os.homedir(),
-        env: { ...process.env, ...this.settings.server.env },
-        stdio: ["pipe", "pipe", "pipe"],
-      });
-      const stderrEnded = new Promise<void>((resolve) => child.stderr.on("close", () => resolve()));
-      this.exited = new Promise((resolve) => {
-        // How it ended, once its last words on stderr are in (or soon after the exit).
-        const ended = (result: { code: number | null; signal: NodeJS.Signals | null; error?: string }) => {
-          void Promise.race([stderrEnded, new Promise((r) => setTimeout(r, 500))]).then(() => resolve(result));
-        };
-        child.on("exit", (code, signal) => ended({ code, signal }));
-        child.on("error", (error) => ended({ code: null, signal: null, error: error.message }));
-      });
-      child.stderr.on("data", (chunk: Buffer) => splitter.push(chunk.toString("utf8")).forEach(log));
-      child.stderr.on("end", () => splitter.flush().forEach(log));
-      this.pid = child.pid;
-      return child;
-    };
     const options: LanguageClientOptions = {
       documentSelector: [{ scheme: "file" }, { scheme: "untitled" }],
       initializationOptions: initializationOptions(this.settings),
@@ -312,7 +287,7 @@ class Controller implements vscode.Disposable {
       },
       stdioOptions: { stdout: () => undefined, stderr: () => undefined }, // stdout: the protocol; stderr: see above
     };
-    const client = new LanguageClient("copilotLsp", "copilot-lsp", spawnServer, options);
+    const client = new Client("copilotLsp", "copilot-lsp", serverOptions, options);
     this.client = client;
     client.registerFeature(this.watchProgress(client, generation));
     client.onNotification("copilot/partialCompletion", (params: Partial) => this.inline.onPartial(params));
@@ -324,8 +299,16 @@ class Controller implements vscode.Disposable {
       await client.start();
     } catch (error) {
       if (generation === this.generation) {
-        this.output.error(`the server did not start: ${error instanceof Error ? error.message : String(error)}`);
-        void this.onClosed(generation);
+        const why = error instanceof Error ? error.message : String(error);
+        if (this.status.address) {
+          if (this.closing !== generation) { // one message, whether or not the client reported the close first
+            this.closing = generation;
+            this.connectionFailed(`the server at ${this.status.address} did not answer initialize (${why})`);
+          }
+        } else {
+          this.output.error(`the server did not start: ${why}`);
+          void this.onClosed(generation);
+        }
       }
       return;
     }
@@ -343,7 +326,104 @@ class Controller implements vscode.Disposable {
         }
       }, 3000);
     }
-    this.output.info(`the server runs (pid ${this.pid})`);
+    this.output.info(this.status.address ? `connected to the server at ${this.status.address}` : `the server runs (pid ${this.pid})`);
+  }
+
+  /** The server command, spawned by the client; undefined (and the error shown) when not found. */
+  private spawnServer(): ServerOptions | undefined {
+    const resolved = resolveServerCommand(
+      {
+        command: this.settings.server.command,
+        pythonPath: this.settings.server.pythonPath,
+        extensionPath: this.context.extensionPath,
+        workspaceFolders: (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === "file").map((f) => f.uri.fsPath),
+        trusted: vscode.workspace.isTrusted,
+        pathEnv: process.env.PATH ?? "",
+        home: os.homedir(),
+      },
+      { isExecutable },
+    );
+    if (!resolved.ok) {
+      this.output.error(resolved.message);
+      this.setPhase("error", resolved.message);
+      this.popup("error", resolved.message, "Open Settings", "Open Log");
+      return undefined;
+    }
+    this.output.info(`starting ${[resolved.command, ...resolved.args].join(" ")} (${resolved.origin})`);
+    this.progressSeen = false;
+    this.setPhase("starting");
+    const splitter = new LineSplitter();
+    const log = (line: string) => {
+      const { level, text } = parseLogLine(line);
+      this.output[level](text);
+      this.logTail.push(line);
+      if (this.logTail.length > 300) {
+        this.logTail.shift();
+      }
+      if (level === "error" || level === "warn") {
+        this.lastStderr = [...this.lastStderr.slice(-4), text];
+      }
+    };
+    const cwd = vscode.workspace.workspaceFolders?.find((f) => f.uri.scheme === "file")?.uri.fsPath;
+    // The extension spawns the server itself, to know how it ended when it stops.
+    return async (): Promise<ChildProcess> => {
+      const child = spawn(resolved.command, resolved.args, {
+        cwd: cwd ?? os.homedir(),
+        env: { ...process.env, ...this.settings.server.env },
+        stdio: ["pipe", "pipe", "pipe"],
+      });
+      const stderrEnded = new Promise<void>((resolve) => child.stderr.on("close", () => resolve()));
+      this.exited = new Promise((resolve) => {
+        // How it ended, once its last words on stderr are in (or soon after the exit).
+        const ended = (result: { code: number | null; signal: NodeJS.Signals | null; error?: string }) => {
+          void Promise.race([stderrEnded, new Promise((r) => setTimeout(r, 500))]).then(() => resolve(result));
+        };
+        child.on("exit", (code, signal) => ended({ code, signal }));
+        child.on("error", (error) => ended({ code: null, signal: null, error: error.message }));
+      });
+      child.stderr.on("data", (chunk: Buffer) => splitter.push(chunk.toString("utf8")).forEach(log));
+      child.stderr.on("end", () => splitter.flush().forEach(log));
+      this.pid = child.pid;
+      return child;
+    };
+  }
+
+  /** The running server at `address` (copilotLsp.server.address), connected to before the
+   * client starts: a failed connection is one message and an error in the status bar item,
+   * with no retries (Retry in the message, or the Restart command, tries again). */
+  private async connectServer(generation: number, address: string): Promise<ServerOptions | undefined> {
+    const parsed = parseAddress(address);
+    if (!parsed.ok) {
+      this.output.error(parsed.message);
+      this.setPhase("error", parsed.message);
+      this.popup("error", `copilot-lsp: ${parsed.message}`, "Open Settings");
+      return undefined;
+    }
+    this.status.address = parsed.text;
+    this.output.info(`connecting to the server at ${parsed.text} (copilotLsp.server.address)`);
+    this.progressSeen = false;
+    this.setPhase("starting");
+    try {
+      const socket = await connect(parsed.host, parsed.port);
+      if (generation !== this.generation) {
+        socket.destroy();
+        return undefined;
+      }
+      return async () => ({ reader: socket, writer: socket });
+    } catch (error) {
+      if (generation === this.generation) {
+        this.connectionFailed(error instanceof Error ? error.message : String(error));
+      }
+      return undefined;
+    }
+  }
+
+  /** One message, the status bar item in error, and no automatic retry. */
+  private connectionFailed(message: string): void {
+    this.output.error(message);
+    this.setPhase("error", message);
+    this.inline.reset();
+    this.popup("error", `copilot-lsp: ${message}`, "Retry", "Open Settings", "Open Log");
   }
 
   /** The server's work-done progress while the model loads, shown in the status bar item.
@@ -370,7 +450,7 @@ class Controller implements vscode.Disposable {
           subscription.dispose();
           if (value.message?.includes("failed to load")) {
             this.setPhase("error", value.message);
-            void this.offer(vscode.window.showErrorMessage(`copilot-lsp: ${value.message}`, "Open Settings", "Open Log"));
+            this.popup("error", `copilot-lsp: ${value.message}`, "Open Settings", "Open Log");
           } else if (this.status.phase === "loading" || this.status.phase === "starting") {
             this.setPhase("ready");
           }
@@ -396,6 +476,11 @@ class Controller implements vscode.Disposable {
       return;
     }
     this.closing = generation;
+    if (this.status.address) {
+      // Not restarted (nothing to restart here): the server at the address stopped, or dropped us.
+      this.connectionFailed(`the connection to the server at ${this.status.address} closed: start it again, then Retry`);
+      return;
+    }
     const ended = await Promise.race([this.exited, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 3000))]);
     if (generation !== this.generation) {
       return;
@@ -409,14 +494,14 @@ class Controller implements vscode.Disposable {
       const message = `copilot-lsp: the server stopped ${this.backoff.inRow} times in a row (${how}${last}); not restarting it again.`;
       this.output.error(message);
       this.setPhase("error", message);
-      void this.offer(vscode.window.showErrorMessage(message, "Restart", "Open Log", "Open Settings"));
+      this.popup("error", message, "Restart", "Open Log", "Open Settings");
       return;
     }
     const message = `the server stopped (${how}${last}); restarting in ${Math.round(delay / 1000)} s`;
     this.output.error(message);
     this.setPhase("error", message);
     if (this.backoff.inRow === 1) {
-      void this.offer(vscode.window.showWarningMessage(`copilot-lsp: ${message}.`, "Open Log"));
+      this.popup("warning", `copilot-lsp: ${message}.`, "Open Log");
     }
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
@@ -426,13 +511,21 @@ class Controller implements vscode.Disposable {
     }, delay);
   }
 
+  /** An error or warning message with buttons (see offer); the last ones are kept for the tests. */
+  private popup(level: "error" | "warning", message: string, ...items: string[]): void {
+    this.popups.push(message);
+    this.popups.splice(0, this.popups.length - 20);
+    const show = level === "error" ? vscode.window.showErrorMessage : vscode.window.showWarningMessage;
+    void this.offer(show(message, ...items));
+  }
+
   private async offer(choice: Thenable<string | undefined>): Promise<void> {
     const picked = await choice;
     if (picked === "Open Log") {
       this.output.show(true);
     } else if (picked === "Open Settings") {
       await vscode.commands.executeCommand("workbench.action.openSettings", SECTION);
-    } else if (picked === "Restart") {
+    } else if (picked === "Restart" || picked === "Retry") {
       this.backoff.reset();
       await this.restart("restart asked for");
     }

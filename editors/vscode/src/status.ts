@@ -19,6 +19,8 @@ export interface StatusState {
   alerts: string[];
   /** Something is being generated right now (explicit generation). */
   busy?: boolean;
+  /** The address of the running server connected to (copilotLsp.server.address), if any. */
+  address?: string;
 }
 
 export interface StatusView {
@@ -44,7 +46,7 @@ export function statusView(state: StatusState): StatusView {
     tips.push(`Error: ${state.error ?? "the server stopped"}`);
   } else if (state.phase === "starting") {
     text = `$(sync~spin) ${NAME}`;
-    tips.push("Starting the server");
+    tips.push(state.address ? `Connecting to the server at ${state.address}` : "Starting the server");
   } else if (state.phase === "loading") {
     text = `$(sync~spin) ${NAME}: loading`;
     tips.push(state.progress ? `Loading the model: ${state.progress}` : "Loading the model");
@@ -74,6 +76,9 @@ export function statusView(state: StatusState): StatusView {
     }
     text += " $(warning)";
     tips.push(...state.alerts.map((alert) => `Alert: ${alert}`));
+  }
+  if (state.address && state.phase !== "starting") {
+    tips.push(`Server: ${state.address} (TCP, copilotLsp.server.address)`);
   }
   tips.push("Click for the menu");
   return { text, tooltip: tips.join("\n"), severity };

@@ -1,5 +1,6 @@
--- copilot-lsp for Neovim: starts the server per root directory, asks for inline completions
--- while you type, shows them as ghost text, and accepts them whole, by word or by line.
+-- copilot-lsp for Neovim: starts the server (or connects to a running one) per root directory,
+-- asks for inline completions while you type, shows them as ghost text, and accepts them
+-- whole, by word or by line.
 local config_mod = require("copilot_lsp.config")
 local ghost = require("copilot_lsp.ghost")
 
@@ -284,6 +285,25 @@ local function root_dir(buf)
   return found or vim.fs.dirname(vim.api.nvim_buf_get_name(buf))
 end
 
+-- A connection that failed (nothing listened at the address: Neovim said so) leaves a client
+-- that never initializes, and Neovim would attach every later buffer of its root to it. So a
+-- client still not initialized M.connect_grace_ms after it started is stopped instead, and a
+-- new connection tried: once the server runs, `:e` connects.
+M.connect_grace_ms = 5000
+local connecting = {} -- client id -> when it started connecting (vim.uv.now())
+
+local function reuse_connection(client, config)
+  if client.name ~= config.name or client:is_stopped() or client.root_dir ~= config.root_dir then
+    return false
+  end
+  if client.initialized or vim.uv.now() - (connecting[client.id] or 0) < M.connect_grace_ms then
+    return true
+  end
+  connecting[client.id] = nil
+  client:stop(true)
+  return false
+end
+
 function M.attach(buf)
   if not enabled_for(buf) then
     return
@@ -292,13 +312,21 @@ function M.attach(buf)
   if next(init_options) == nil then
     init_options = vim.empty_dict() -- an empty Lua table would be sent as a JSON array
   end
-  vim.lsp.start({
+  local address = M.config.address
+  if address == false then
+    return -- a malformed `server` option, reported by setup{}
+  end
+  local id = vim.lsp.start({
     name = NAME,
-    cmd = M.config.cmd,
+    -- A running `copilot-lsp serve --tcp HOST:PORT`, or a command to spawn (or cmd's own function).
+    cmd = address and vim.lsp.rpc.connect(address.host, address.port) or M.config.cmd,
     root_dir = root_dir(buf),
     init_options = init_options,
     handlers = { [PARTIAL] = on_partial },
-  }, { bufnr = buf })
+  }, { bufnr = buf, reuse_client = address and reuse_connection or nil })
+  if address and id and connecting[id] == nil then
+    connecting[id] = vim.uv.now()
+  end
 end
 
 function M.setup(opts)
@@ -353,7 +381,8 @@ function M.status()
   local client = M.client(0)
   local parts = {
     M.enabled and "enabled" or "disabled",
-    client and ("server running (root " .. (client.root_dir or "?") .. ")") or "no server for this buffer",
+    client and ("server running (root " .. (client.root_dir or "?") .. (M.config.address and (", tcp " .. M.config.server) or "") .. ")")
+      or "no server for this buffer",
   }
   if M.last.latency_ms then
     table.insert(parts, ("last answer %.0f ms"):format(M.last.latency_ms))

@@ -1,5 +1,6 @@
 // The extension tests' entry point inside VS Code's extension host (`extensionTestsPath`):
-// runs the cases of suite.ts one after the other, logs each result, writes them as JSON to
+// runs the cases of suite.ts one after the other (those whose names match $COPILOT_VSCODE_ONLY,
+// and not $COPILOT_VSCODE_SKIP, when set), logs each result, writes them as JSON to
 // $COPILOT_VSCODE_RESULTS, and fails (VS Code then exits with code 1) when one failed.
 import * as fs from "node:fs";
 import { cases } from "./suite";
@@ -7,8 +8,9 @@ import { cases } from "./suite";
 export async function run(): Promise<void> {
   const results: { name: string; ok: boolean; ms: number; error?: string }[] = [];
   const only = process.env.COPILOT_VSCODE_ONLY;
+  const skip = process.env.COPILOT_VSCODE_SKIP;
   for (const { name, fn, timeoutMs } of cases) {
-    if (only && !new RegExp(only).test(name)) {
+    if ((only && !new RegExp(only).test(name)) || (skip && new RegExp(skip).test(name))) {
       continue;
     }
     const started = Date.now();

@@ -4,6 +4,7 @@
 // private XDG folders.
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
+import * as net from "node:net";
 import * as path from "node:path";
 import * as vscode from "vscode";
 import type { Api } from "../../src/extension";
@@ -66,7 +67,7 @@ async function ready(): Promise<ReturnType<Api["state"]>> {
   const a = await api();
   return waitFor("the server to be ready", () => {
     const s = a.state();
-    return s.status.phase === "ready" && s.pid !== undefined && s;
+    return s.status.phase === "ready" && (s.pid !== undefined || s.address !== undefined) && s;
   }, 90_000);
 }
 
@@ -118,6 +119,34 @@ async function suggest(editor: vscode.TextEditor) {
   });
 }
 
+/** A port nothing listens on (bound, then closed). */
+async function deadPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** After `change`: the error state with one message, and still the same `quietMs` later (no
+ * new message, no retry). */
+async function failedOnce(a: Api, change: () => Promise<void>, pattern: RegExp, quietMs = 4000): Promise<void> {
+  const before = a.state().popups.length;
+  await change();
+  await waitFor("the error", () => a.state().status.phase === "error" && pattern.test(a.state().status.error ?? ""), 30_000);
+  await waitFor("its message", () => a.state().popups.length === before + 1, 10_000);
+  const { restarts } = a.state();
+  await new Promise((resolve) => setTimeout(resolve, quietMs));
+  const s = a.state();
+  assert.equal(s.popups.length, before + 1, `one message: ${JSON.stringify(s.popups.slice(before))}`);
+  assert.match(s.popups[s.popups.length - 1], pattern);
+  assert.equal(s.status.phase, "error", "no retry");
+  assert.equal(s.restarts, restarts, "no restart");
+  assert.match(s.text, /\$\(error\)/);
+  assert.match(s.tooltip, pattern);
+  assert.equal(a.client()?.isRunning() ?? false, false);
+}
+
 async function stats(): Promise<{ counts: Record<string, number> }> {
   const client = (await api()).client();
   assert.ok(client, "a client");
@@ -155,6 +184,7 @@ export const cases: Case[] = [
       assert.equal(config.inspect("logLevel")?.defaultValue, "info");
       assert.equal(config.inspect("remote.enabled")?.defaultValue, false);
       assert.equal(config.inspect("model")?.defaultValue, "");
+      assert.equal(config.inspect("server.address")?.defaultValue, "");
     },
   },
   {
@@ -391,6 +421,74 @@ export const cases: Case[] = [
         vscode.workspace.textDocuments.find((d) => d.uri.scheme === "copilot-lsp"));
       assert.match(page.getText(), /# copilot-lsp statistics/);
       await vscode.commands.executeCommand("copilotLsp.openLog");
+    },
+  },
+  // Over TCP: test_vscode.py started `make run` (copilot-lsp serve --tcp on a free port, with
+  // private XDG folders) before VS Code, and gives the setting and value of its banner's
+  // "VS Code: set SETTING to VALUE" line; one connection to that server, in the third case.
+  {
+    name: "over TCP: a malformed copilotLsp.server.address is one error, and nothing starts",
+    fn: async () => {
+      const a = await api();
+      await ready();
+      await failedOnce(a, () => update("server.address", "127.0.0.1"), /copilotLsp\.server\.address must be HOST:PORT .*got "127\.0\.0\.1"/, 1000);
+      assert.equal(a.state().pid, undefined, "no server spawned");
+    },
+  },
+  {
+    name: "over TCP: an address where nothing listens is one message, with no retries",
+    fn: async () => {
+      const a = await api();
+      const port = await deadPort();
+      await failedOnce(a, () => update("server.address", `127.0.0.1:${port}`), new RegExp(`cannot connect to the server at 127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\)`));
+    },
+  },
+  {
+    name: "over TCP: a server that closes the connection at once is one message, with no retries",
+    fn: async () => {
+      const a = await api();
+      const server = net.createServer((socket) => socket.destroy());
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      const { port } = server.address() as net.AddressInfo;
+      try {
+        const pattern = new RegExp(`the (server|connection to the server) at 127\\.0\\.0\\.1:${port} (did not answer initialize|closed)`);
+        await failedOnce(a, () => update("server.address", `127.0.0.1:${port}`), pattern);
+      } finally {
+        server.close();
+      }
+    },
+  },
+  {
+    name: "over TCP: the setting make run's banner prints connects to that server, and a suggestion comes through it",
+    timeoutMs: 180_000,
+    fn: async () => {
+      const setting = process.env.COPILOT_TCP_SETTING;
+      const value = process.env.COPILOT_TCP_VALUE;
+      assert.ok(setting && value, "COPILOT_TCP_SETTING and COPILOT_TCP_VALUE (tests/editors/test_vscode.py sets them)");
+      const a = await api();
+      await vscode.workspace.getConfiguration().update(setting, value, vscode.ConfigurationTarget.Global);
+      await waitFor(`${setting} to be the extension's address setting`, () => a.state().settings.server.address === value, 10_000);
+      const s = await ready();
+      assert.equal(s.address, value, "connected to it");
+      assert.equal(s.pid, undefined, "nothing spawned");
+      assert.match(s.tooltip, new RegExp(`Server: ${value.replace(/\./g, "\\.")} \\(TCP`));
+      const editor = await freshEditor("tcp");
+      const stream = await suggest(editor);
+      assert.ok(stream.text.length > 0);
+      assert.equal(a.state().lastShown?.text, stream.text, "shown through VS Code's inline completion");
+      await waitFor("the server counting it", async () => ((await stats()).counts.requests ?? 0) >= 1);
+      assert.equal(a.state().address, value, "still the same connection");
+    },
+  },
+  {
+    name: "over TCP: an empty address starts the extension's own server again",
+    timeoutMs: 120_000,
+    fn: async () => {
+      const a = await api();
+      await update("server.address", undefined);
+      await waitFor("a spawned server", () => a.state().status.phase === "ready" && a.state().pid !== undefined, 90_000);
+      assert.equal(a.state().address, undefined);
+      await suggest(await freshEditor("spawned"));
     },
   },
 ];

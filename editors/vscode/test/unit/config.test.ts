@@ -77,13 +77,19 @@ describe("changePlan", () => {
   });
 
   it("a restart when the server command changes", () => {
-    const plan = changePlan(settings(), settings({ server: { command: ["/x", "serve"], pythonPath: "", env: {} } }));
+    const plan = changePlan(settings(), settings({ server: { command: ["/x", "serve"], pythonPath: "", env: {}, address: "" } }));
     assert.equal(plan.kind, "restart");
   });
 
   it("a restart when the environment changes", () => {
-    const plan = changePlan(settings(), settings({ server: { command: [], pythonPath: "", env: { A: "1" } } }));
+    const plan = changePlan(settings(), settings({ server: { command: [], pythonPath: "", env: { A: "1" }, address: "" } }));
     assert.equal(plan.kind, "restart");
+  });
+
+  it("a reconnection when the server address changes", () => {
+    const tcp = settings({ server: { command: [], pythonPath: "", env: {}, address: "127.0.0.1:2087" } });
+    assert.deepEqual(changePlan(settings(), tcp), { kind: "restart", reason: "the server address changed" });
+    assert.deepEqual(changePlan(tcp, settings()), { kind: "restart", reason: "the server address changed" });
   });
 
   it("a restart for the sections the server reads only at start", () => {

@@ -33,6 +33,15 @@ describe("statusView", () => {
     assert.match(statusView({ ...ready, lastLatencyMs: 40, lastRoute: "remote" }).tooltip, /from the remote/);
     assert.match(statusView({ ...ready, alerts: ["cost"] }).tooltip, /Alert: cost/);
   });
+
+  it("names the server connected to over TCP", () => {
+    const address = "127.0.0.1:2087";
+    assert.match(statusView({ ...ready, address }).tooltip, /^Ready\nServer: 127\.0\.0\.1:2087 \(TCP, copilotLsp\.server\.address\)/);
+    assert.match(statusView({ ...ready, phase: "starting", address }).tooltip, /^Connecting to the server at 127\.0\.0\.1:2087\n/);
+    const failed = statusView({ ...ready, phase: "error", error: "cannot connect to the server at 127.0.0.1:2087 (ECONNREFUSED)", address });
+    assert.equal(failed.text, "$(error) copilot-lsp");
+    assert.match(failed.tooltip, /^Error: cannot connect to the server at 127\.0\.0\.1:2087 \(ECONNREFUSED\)/);
+  });
 });
 
 type StatusView = ReturnType<typeof statusView>;
