@@ -7,8 +7,9 @@ plain, prompt lookup, draft model, draft model stopping at a guess it doubts (a 
 floor, llama.cpp's ``p_min``), lookup + draft, and adaptive (what the server runs). Modes
 alternate point by point, so machine noise hits them alike. Reported per mode: decode
 tokens/s, speedup against plain, draft acceptance, tokens per target forward, and whether
-every token equals plain greedy decoding. Then llama.cpp's own server on the same prompts,
-plain and with ``--model-draft`` (``--max-lines 0`` gives both sides the same output length).
+every token equals plain greedy decoding. Then, at each point right after ours, llama.cpp's own
+server on the same prompt, plain and with ``--model-draft`` (``--max-lines 0`` gives both sides
+the same output length). Ours runs the server's own decode loop (``batching``, one generation).
 
 A realistically sized target (>= 100M parameters) cannot be trained on a laptop CPU, so
 by default the target is a stand-in grown from the default model
@@ -20,6 +21,7 @@ default model. ``--target``/``--draft`` take any GGUF pair that shares a vocabul
 from __future__ import annotations
 
 import argparse
+import contextlib
 import subprocess
 import sys
 import time
@@ -140,26 +142,30 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     identical = {mode: 0 for mode in MODES}  # completion points whose tokens equal plain decoding
     divergences: list[dict[str, Any]] = []
     budget = n_ctx - args.max_tokens - 8
-    prompts = []
-    for session in make_trace(args.points, args.seed):
-        window = local_window(session.text_before, session.text_after, budget, 0.25, vocabulary.encode)
-        prompt = build_fim_prompt(vocabulary.fim, window.prefix, window.suffix)
-        prompts.append(prompt)
-        reference: list[int] | None = None
-        for mode in MODES:
-            tokens, seconds, counters = decode(
-                target, vocabulary, prompt, speculators.get(mode), args.max_tokens, args.max_lines
-            )
-            reference = tokens if reference is None else reference
-            identical[mode] += tokens == reference
-            if tokens != reference:
-                divergences.append(divergence(target, prompt, reference, tokens, mode))
-            total = totals[mode]
-            total["tokens"] += len(tokens)
-            total["seconds"] += seconds
-            total["forwards"] += counters.forwards
-            total["drafted"] += counters.drafted
-            total["accepted"] += counters.accepted
+    # llama-server's two servers wait beside ours and answer each point right after our modes
+    # did: machine noise hits both sides alike (it drifts over minutes on a shared machine).
+    pair = PeerPair(target_path, draft_path, n_ctx, threads, args) if peer.wanted(args.peer, "speculative") else None
+    with pair or contextlib.nullcontext():
+        for session in make_trace(args.points, args.seed):
+            window = local_window(session.text_before, session.text_after, budget, 0.25, vocabulary.encode)
+            prompt = build_fim_prompt(vocabulary.fim, window.prefix, window.suffix)
+            reference: list[int] | None = None
+            for mode in MODES:
+                tokens, seconds, counters = decode(
+                    target, vocabulary, prompt, speculators.get(mode), args.max_tokens, args.max_lines
+                )
+                reference = tokens if reference is None else reference
+                identical[mode] += tokens == reference
+                if tokens != reference:
+                    divergences.append(divergence(target, prompt, reference, tokens, mode))
+                total = totals[mode]
+                total["tokens"] += len(tokens)
+                total["seconds"] += seconds
+                total["forwards"] += counters.forwards
+                total["drafted"] += counters.drafted
+                total["accepted"] += counters.accepted
+            if pair is not None:
+                pair.measure(prompt)
     target.close()
     draft.close()
     plain_rate = totals["plain"]["tokens"] / totals["plain"]["seconds"]
@@ -173,11 +179,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "tokens_per_target_forward": round(total["tokens"] / max(1, total["forwards"]), 2),
             "tokens": total["tokens"],
         }
-    peer_modes = {}
-    if peer.wanted(args.peer, "speculative"):
-        peer_modes = run_peer(target_path, draft_path, prompts, n_ctx, threads, args)
     return {
-        "peer": peer_modes,
+        "peer": pair.modes() if pair is not None else {},
         "target": str(target_path),
         "draft": str(draft_path),
         "points": args.points,
@@ -192,47 +195,63 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def run_peer(
-    target: Path, draft: Path, prompts: list[list[int]], n_ctx: int, threads: int, args: argparse.Namespace
-) -> dict[str, Any]:
+class PeerPair:
     """llama-server on the same prompts (token ids to ``/completion``, greedy, the same output
-    cap), plain and with ``--model-draft``, alternating point by point. Its decode rate comes
-    from its own ``timings`` (prefill excluded, as ours)."""
-    common = {
-        "n_ctx": n_ctx, "n_batch": min(512, n_ctx), "threads": threads, "spm_infill": False,
-        "gpu_layers": args.gpu_layers,
-    }  # fmt: skip
-    totals = {m: {"tokens": 0, "ms": 0.0, "drafted": 0, "accepted": 0, "same": 0} for m in ("plain", "draft")}
-    with (
-        peer.PeerServer(target, **common) as plain,
-        peer.PeerServer(target, **common, draft=draft, max_draft=args.max_draft) as drafting,
-    ):
-        for prompt in prompts:
-            body = {"prompt": prompt, "n_predict": args.max_tokens, "samplers": ["top_k"], "top_k": 1}
-            texts = {}
-            for mode, server in (("plain", plain), ("draft", drafting)):
-                answer = server.http.post("/completion", json=body).raise_for_status().json()
-                timings, total = answer["timings"], totals[mode]
-                total["tokens"] += timings["predicted_n"]
-                total["ms"] += timings["predicted_ms"]
-                total["drafted"] += timings.get("draft_n", 0)
-                total["accepted"] += timings.get("draft_n_accepted", 0)
-                texts[mode] = answer["content"]
-            totals["draft"]["same"] += texts["draft"] == texts["plain"]
-    if not totals["draft"]["drafted"]:
-        raise SystemExit("speculative: llama-server with --model-draft drafted nothing (check its --spec-* options)")
-    plain_rate = totals["plain"]["tokens"] / (totals["plain"]["ms"] / 1000)
-    modes = {}
-    for mode, total in totals.items():
-        rate = total["tokens"] / (total["ms"] / 1000)
-        modes[mode] = {
-            "tok_s": round(rate, 1),
-            "speedup": round(rate / plain_rate, 2),
-            "acceptance": round(total["accepted"] / total["drafted"], 3) if total["drafted"] else None,
-            "tokens": total["tokens"],
-            "identical_points": total["same"] if mode == "draft" else len(prompts),
+    cap), plain and with ``--model-draft``. Its decode rate comes from its own ``timings``
+    (prefill excluded, as ours)."""
+
+    def __init__(self, target: Path, draft: Path, n_ctx: int, threads: int, args: argparse.Namespace) -> None:
+        common = {
+            "n_ctx": n_ctx, "n_batch": min(512, n_ctx), "threads": threads, "spm_infill": False,
+            "gpu_layers": args.gpu_layers,
+        }  # fmt: skip
+        self.servers = {
+            "plain": peer.PeerServer(target, **common),
+            "draft": peer.PeerServer(target, **common, draft=draft, max_draft=args.max_draft),
         }
-    return modes
+        self.args = args
+        self.totals = {m: {"tokens": 0, "ms": 0.0, "drafted": 0, "accepted": 0, "same": 0} for m in self.servers}
+        self.points = 0
+
+    def __enter__(self) -> PeerPair:
+        for server in self.servers.values():
+            server.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for server in self.servers.values():
+            server.__exit__(*exc)
+
+    def measure(self, prompt: list[int]) -> None:
+        body = {"prompt": prompt, "n_predict": self.args.max_tokens, "samplers": ["top_k"], "top_k": 1}
+        texts = {}
+        for mode, server in self.servers.items():
+            answer = server.http.post("/completion", json=body).raise_for_status().json()
+            timings, total = answer["timings"], self.totals[mode]
+            total["tokens"] += timings["predicted_n"]
+            total["ms"] += timings["predicted_ms"]
+            total["drafted"] += timings.get("draft_n", 0)
+            total["accepted"] += timings.get("draft_n_accepted", 0)
+            texts[mode] = answer["content"]
+        self.totals["draft"]["same"] += texts["draft"] == texts["plain"]
+        self.points += 1
+
+    def modes(self) -> dict[str, Any]:
+        totals = self.totals
+        if not totals["draft"]["drafted"]:
+            raise SystemExit("speculative: llama-server with --model-draft drafted nothing (see its --spec-* options)")
+        plain_rate = totals["plain"]["tokens"] / (totals["plain"]["ms"] / 1000)
+        modes = {}
+        for mode, total in totals.items():
+            rate = total["tokens"] / (total["ms"] / 1000)
+            modes[mode] = {
+                "tok_s": round(rate, 1),
+                "speedup": round(rate / plain_rate, 2),
+                "acceptance": round(total["accepted"] / total["drafted"], 3) if total["drafted"] else None,
+                "tokens": total["tokens"],
+                "identical_points": total["same"] if mode == "draft" else self.points,
+            }
+        return modes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
