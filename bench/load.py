@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import statistics
 import sys
 import tempfile
 import time
@@ -54,6 +55,7 @@ from .traces import TypingSession, make_trace, utf16_len
 REQUEST_TIMEOUT_S = 30.0  # a request not answered by then counts as an error
 RSS_EVERY_S = 0.5
 STOP_TIMEOUT_S = 10.0
+ROUND_TRIPS = 200
 WARM_UP_TEXT = "import os\n\n\ndef main():\n    "
 
 
@@ -342,18 +344,42 @@ async def run_ours(
         async with RssSampler(Processes(clients, runtime_dir)) as rss:
             tally = await run_editors(editors, traces, args)
         sources: dict[str, int] = {}
+        context_p95: list[float] = []
         for client in clients:
-            for key, value in (await client.stats()).get("counts", {}).items():
+            stats = await client.stats(recent=0)
+            for key, value in stats.get("counts", {}).items():
                 if key.startswith("source_"):
                     sources[key.removeprefix("source_")] = sources.get(key.removeprefix("source_"), 0) + value
+            if p95 := stats.get("since_start", {}).get("stage_ms", {}).get("context", {}).get("p95"):
+                context_p95.append(p95)
+        round_trip = await round_trips(clients[0], ROUND_TRIPS)
     finally:
         await asyncio.gather(*(stop_client(c) for c in clients))
         if runtime_dir is not None:
             await stop_services(runtime_dir, {**os.environ, "XDG_CACHE_HOME": caches[0]})
         scratch.cleanup()
     return side_result(
-        tally, rss.peak_mb, servers=1 if shared else len(clients), threads_per_server=threads, sources=sources
+        tally,
+        rss.peak_mb,
+        servers=1 if shared else len(clients),
+        threads_per_server=threads,
+        sources=sources,
+        # the context stage runs on each server's event loop: in the shared service, every
+        # editor's on one loop and one GIL
+        context_p95_ms=round(statistics.median(context_p95), 2) if context_p95 else None,
+        stats_round_trip_ms=round_trip,
     )
+
+
+async def round_trips(client: BenchClient, count: int) -> dict[str, float]:
+    """``copilot/stats`` asked ``count`` times once the typing is over: the cost of a message's
+    way to the session and back (through the front and the socket for the shared service)."""
+    times = []
+    for _ in range(count):
+        started = time.perf_counter()
+        await client.stats(recent=0)
+        times.append((time.perf_counter() - started) * 1000)
+    return percentiles(times)
 
 
 async def run_peer(args: argparse.Namespace, traces: list[list[TypingSession]], model: Path) -> dict[str, Any]:
@@ -455,6 +481,14 @@ def summarize(result: dict[str, Any]) -> str:
         f"shared p95 / llama-server p95 {t['p95_vs_llama_server']}x (target <= 0.5); "
         f"shared memory / per-window memory {t['memory_vs_per_window']}x (target <= 0.5)"
     ]
+    for run in result["runs"]:
+        ours = {design: run[design] for design in ("shared", "per_window")}
+        notes.append(
+            f"{run['editors']} editors: context stage p95 (median over sessions) "
+            + ", ".join(f"{d.replace('_', '-')} {side['context_p95_ms']} ms" for d, side in ours.items())
+            + "; copilot/stats round trip p50 "
+            + ", ".join(f"{d.replace('_', '-')} {s['stats_round_trip_ms'].get('p50')} ms" for d, s in ours.items())
+        )
     for run in result["runs"]:
         for design in DESIGNS:
             side = run[design]
