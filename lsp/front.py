@@ -16,13 +16,17 @@ the configuration and the open documents, and goes on. A failure soon after the 
 ``RETRY_AFTER_S``. When the service cannot be used at all at start (``service.enabled =
 false`` in ``initializationOptions``, no usable socket folder, a service that cannot
 start), this process serves the editor itself, as ``serve --per-window`` does.
+
+The session's log lines come from the service as ``copilot/log`` notifications, already
+filtered at the session's level (``--log-level``, passed in the handshake, else its
+``log.level``): the front writes them where its own lines go (stderr, the editor's log, or
+``--log-file``), as a window's own server did, and does not forward them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import logging
 import os
@@ -38,7 +42,8 @@ from . import exits
 from .framing import MessageReader, Problem
 from .service import client, naming, replay
 from .service.naming import ServiceUnavailable
-from .service.stdio import CHUNK_BYTES, StdinChunks, frame, on_a_thread
+from .service.session_logs import LOG_METHOD
+from .service.stdio import CHUNK_BYTES, StdinChunks, frame, on_a_thread, write_log
 
 log = logging.getLogger(__name__)
 
@@ -129,20 +134,26 @@ class Front:
         if isinstance(first, dict) and first.get("method") == "initialize" and isinstance(first.get("params"), dict):
             options = first["params"].get("initializationOptions")
             self.config = config_mod.apply(self.config, options, "initializationOptions").config
+            if self.log_level is None:  # this process's own lines, as a window's server would
+                logging.getLogger("copilot").setLevel(self.config.log.level.upper())
         if not naming.service_enabled(self.config):
             raise ServeHere("service.enabled is false")
         try:
             self.address = naming.address(self.config, self.config_file)
             self.command = client.service_command(
-                self.address.key, self.config_file, self.log_level, self.config.service.idle_shutdown_s
+                self.address.key, self.config_file, self.config.service.idle_shutdown_s
             )
             started = time.monotonic()
-            link = await on_a_thread(functools.partial(client.connect, self.address, self.command))
+            link = await on_a_thread(self._connect)
         except (ServiceUnavailable, OSError) as exc:
             raise ServeHere(str(exc)) from None
         how = "started" if link.started else "found"
         log.info("model service %s (pid %d) in %.0f ms", how, link.pid, (time.monotonic() - started) * 1000)
         await self._attach(link)
+
+    def _connect(self) -> client.Link:
+        assert self.address is not None
+        return client.connect(self.address, self.command, log_level=self.log_level)
 
     async def _attach(self, link: client.Link) -> None:
         self.link, self.linked_at = link, time.monotonic()
@@ -278,6 +289,11 @@ class Front:
                     self.session.initialize_answered(message.get("result"))
             elif method is not None and _is_id(msg_id):
                 self.service_requests.add(msg_id)
+            elif method == LOG_METHOD:
+                params = message.get("params")
+                if isinstance(params, dict) and isinstance(params.get("text"), str):
+                    write_log(params["text"])
+                return
             elif method == "window/showMessage":
                 text = json.dumps(message.get("params"), sort_keys=True)
                 if self.replayed and text in self.shown:
@@ -327,7 +343,7 @@ class Front:
             await asyncio.sleep(RETRY_DELAYS_S[self.failures - 1])
             started = time.monotonic()
             try:
-                link = await on_a_thread(functools.partial(client.connect, self.address, self.command))
+                link = await on_a_thread(self._connect)
             except (ServiceUnavailable, OSError) as exc:
                 self.last_error = str(exc)
                 log.warning("cannot reach the model service (try %d): %s", self.failures, exc)

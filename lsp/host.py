@@ -7,6 +7,9 @@ A session ends at ``exit``, at the end of its input or when its connection fails
 its pipeline (its KV sequences in the shared engine are freed) and ends nothing else: neither
 the other sessions, nor the listener, nor the event loop. The process's statistics (the
 ``copilot-lsp stats`` socket, the saved snapshot, Prometheus) list every session.
+
+Everything a session does runs with ``logs.SESSION`` set to its label: in the model service,
+a front's session gets its own log lines at its own level (``service/session_logs.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import contextlib
 import itertools
 import logging
 import re
+import socket
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
@@ -25,10 +29,13 @@ import msgspec
 
 from copilot.assembly import SharedEngines
 from copilot.config import Config, Problem
+from copilot.logs import SESSION, level_number
 from copilot.metrics import WINDOW, RequestRecord, aggregate
 
 from . import publish
 from .server import CopilotServer, create_server
+from .service.naming import peer_of
+from .service.session_logs import SessionLogs
 from .transport import CHUNK_BYTES, serve_messages
 
 log = logging.getLogger(__name__)
@@ -43,14 +50,16 @@ class SessionInfo(msgspec.Struct, frozen=True, kw_only=True):
     open_documents: int
     answered: int  # requests answered (results and errors)
     exited: bool  # the client sent `exit`: the session is ending
+    log_lines_dropped: int = 0  # its front did not read them in time (service/session_logs.py)
 
 
 class _Session:
-    def __init__(self, label: str, peer: str, server: CopilotServer) -> None:
+    def __init__(self, label: str, peer: str, server: CopilotServer, logs: SessionLogs | None) -> None:
         self.label = label
         self.peer = peer
         self.started = time.time()
         self.server = server
+        self.logs = logs  # where its log lines go to its front, if they do
 
     def info(self) -> SessionInfo:
         return SessionInfo(
@@ -60,6 +69,7 @@ class _Session:
             open_documents=len(self.server.documents),
             answered=self.server.protocol.answered,
             exited=self.server.protocol.exit_code is not None,
+            log_lines_dropped=self.logs.dropped(self.label) if self.logs is not None else 0,
         )
 
     def statistics(self, ended: bool) -> dict[str, Any]:
@@ -95,10 +105,12 @@ class SessionHost:
         *,
         log_level_from_cli: bool = False,
         pin_engines: bool = False,
+        logs: SessionLogs | None = None,
     ) -> None:
         self.config = config  # defaults + file: each session layers its initializationOptions on it
         self.problems = list(problems)  # the config file's, shown to each session at initialize
-        self.log_level_from_cli = log_level_from_cli
+        self.log_level_from_cli = log_level_from_cli  # sessions without logs of their own (TCP)
+        self.logs = logs  # the model service's: a front's session gets its log lines
         self.shared = SharedEngines(pinned=pin_engines)  # pinned: kept loaded with no session
         self.on_session_end: Callable[[str], None] | None = None
         self.publisher = publish.Publisher(self.statistics)  # one per process, for all sessions
@@ -113,22 +125,55 @@ class SessionHost:
         """A session label no other session of this process has had: ``s1``, ``s2``..."""
         return f"{prefix}{next(self._numbers)}"
 
-    async def serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, label: str) -> None:
+    async def serve_connection(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        label: str,
+        *,
+        front: bool = False,
+        log_level: str | None = None,
+    ) -> None:
         """One LSP session on this connection until `exit`, the end of the input or a failure of the
         connection; then its pipeline is closed (which frees its KV sequences in the shared engine).
-        Never raises, never exits the process; a garbage message only costs that session a log line."""
+        Never raises, never exits the process; a garbage message only costs that session a log line.
+        ``front``: the client is a front (the model service), which gets the session's log lines,
+        at ``log_level`` (its --log-level) or else at the session's configured ``log.level``."""
         label = self._unique(label)
         connection = _ConnectionWriter(writer)
         if self._closed:
             connection.close()
             return
+        token = SESSION.set(label)  # for every record of this session: its tasks inherit it
+        try:
+            await self._serve(reader, writer, label, connection, front, log_level)
+        finally:
+            SESSION.reset(token)
+
+    async def _serve(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        label: str,
+        connection: _ConnectionWriter,
+        front: bool,
+        log_level: str | None,
+    ) -> None:
+        logs = self.logs if front else None
         try:
             server = create_server(self.config, self.problems, shared=self.shared, session=label)
-            server.log_level_from_cli = self.log_level_from_cli
             server.use_publisher(self.publisher)
-            session = _Session(label, _peer(writer), server)
+            if logs is not None:
+                logs.attach(label, writer.transport, level_number(log_level or self.config.log.level))
+                server.log_level_from_cli = log_level is not None  # then its configuration does not change it
+                server.on_log_level = lambda level: logs.set_level(label, level_number(level))
+            else:
+                server.log_level_from_cli = self.log_level_from_cli
+            session = _Session(label, _peer(writer), server, logs)
         except Exception:
             log.exception("session %s: could not start it", label)
+            if logs is not None:
+                logs.detach(label)
             connection.close()
             return
         self._sessions[label] = session
@@ -165,6 +210,8 @@ class SessionHost:
             server._thread_pool.shutdown(wait=False)
         self._sessions.pop(session.label, None)
         log.debug("session %s ended", session.label)
+        if session.logs is not None and (dropped := session.logs.detach(session.label)):
+            log.warning("session %s: its front did not read %d log line(s) in time: dropped", session.label, dropped)
         if self.on_session_end is not None:
             try:
                 self.on_session_end(session.label)
@@ -222,5 +269,10 @@ def _peer(writer: asyncio.StreamWriter) -> str:
     if isinstance(peer, tuple) and len(peer) >= 2:
         host = str(peer[0])
         return f"[{host}]:{peer[1]}" if ":" in host else f"{host}:{peer[1]}"
+    sock = writer.get_extra_info("socket")
+    if sock is not None and sock.family == socket.AF_UNIX:  # a front: the process, not the socket's path
+        with contextlib.suppress(OSError):
+            if (found := peer_of(sock)) is not None:
+                return f"pid {found.pid}"
     sockname = writer.get_extra_info("sockname")
     return str(peer or sockname or "unknown")

@@ -10,7 +10,8 @@ says integer. Here (LSP 3.17, "Lifecycle Messages"):
 - a second ``initialize``, or any request after ``shutdown``: InvalidRequest (-32600);
 - params that do not fit the method's type: InvalidParams (-32602) saying what and where,
   one log line, no popup (the custom position requests are checked as LSP positions too);
-- ``exit``: the transport ends the process with 0 after ``shutdown``, 1 without.
+- ``exit``: the transport ends the session, with 0 after ``shutdown``, 1 without; over stdio
+  its end is the process's, with that exit status (a process of many sessions goes on).
 
 ``receive`` takes one decoded JSON value from the transport (``transport.py``) and never
 raises but for a lost connection.
@@ -153,8 +154,8 @@ class CopilotProtocol(LanguageServerProtocol):
 
     @lsp_method(types.EXIT)
     def lsp_exit(self, *args: Any) -> Generator[Any, Any, None]:
-        """The server's own exit handler; then the transport ends the read loop and the process
-        leaves with this status (pygls raises SystemExit from inside its handler machinery)."""
+        """The server's own exit handler; then the transport ends the session's read loop (over
+        stdio the process then leaves with this status)."""
         self.exit_code = 0 if self._shutdown else 1
         if (handler := self.fm.features.get(types.EXIT)) is not None:
             yield handler, args, None

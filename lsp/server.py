@@ -11,6 +11,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import msgspec
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
-from copilot import __version__
+from copilot import __version__, logs
 from copilot import config as config_mod
 from copilot.assembly import SharedEngines, build_pipeline
 from copilot.documents import Document, DocumentStore, Encoding, Position, Snapshot, uri_path
@@ -42,6 +43,9 @@ PARTIAL_INTERVAL_S = 0.03  # at most ~30 partial notifications a second per requ
 LIVE_SECTIONS = ("completion", "log")  # the others need a restart
 RESTART_SECTIONS = ("model", "context", "cache", "speculative", "remote", "monitoring")
 ALERT_EVERY = 16  # answers between checks of the latency target and cost budget
+# The threads of a shared engine (copilot/inference): they serve every session, so they do not
+# take the context (logs.SESSION) of the session that happened to start them.
+ENGINE_THREADS = ("copilot-inference", "copilot-healing-index")
 
 
 class ServerProtocol(OwnDocumentsProtocol, CopilotProtocol):
@@ -77,6 +81,7 @@ class CopilotServer(LanguageServer):
         self.shared = shared  # the process's engines, when it serves many sessions (lsp/host.py)
         self.session = session  # this session's name there: its KV sequences are "session uri"
         self.log_level_from_cli = False
+        self.on_log_level: Callable[[str], None] | None = None  # a front's session in the service
         self.base_config = config  # defaults + file; + initializationOptions once initialized
         self.file_problems = list(problems)  # the config file's, logged at start, shown at initialize
         self.sync_ms: dict[str, float] = {}  # per open document: how long its last didChange took
@@ -90,6 +95,12 @@ class CopilotServer(LanguageServer):
     def encoding(self) -> Encoding:
         return convert.encoding(self.workspace.position_encoding)
 
+    @property
+    def thread_pool(self) -> ThreadPoolExecutor:
+        if self._thread_pool is None:
+            self._thread_pool = logs.ContextThreadPool(max_workers=self._max_workers)  # handlers log as the session
+        return self._thread_pool
+
     def start_pipeline(self, options: Any, root: Path | None = None) -> None:
         overrides = msgspec.to_builtins(options) if options is not None else None
         layered = config_mod.apply(self.base_config, overrides, "initializationOptions")
@@ -98,7 +109,15 @@ class CopilotServer(LanguageServer):
         config = layered.config
         self._set_log_level(config.log.level)
         self.base_config = config
-        self.pipeline = build_pipeline(config, self.documents, root, shared=self.shared, session=self.session)
+        if self.shared is None:
+            self.pipeline = build_pipeline(config, self.documents, root, session=self.session)
+        else:  # one session of many: its threads (workspace index, cache writer) log as this session
+            loaded = [engine for engine, _ in self.shared.engines()]
+            with logs.threads_inherit_context(ENGINE_THREADS):
+                self.pipeline = build_pipeline(config, self.documents, root, shared=self.shared, session=self.session)
+            joined = next((engine for engine in loaded if engine is self.pipeline.engine), None)
+            for warning in joined.vocabulary.warnings if joined is not None else ():
+                log.warning("%s", warning)  # logged for the session that loaded it: for this one too
         self.metrics = self.pipeline.metrics
 
     def use_publisher(self, publisher: publish.Publisher) -> None:
@@ -107,9 +126,13 @@ class CopilotServer(LanguageServer):
         self.owns_publisher = False
 
     def _set_log_level(self, level: str) -> None:
-        # The level is the process's: with many sessions (lsp/host.py) the last one to set it
-        # wins; --log-level wins over every configuration layer of every session.
-        if not self.log_level_from_cli:
+        if self.log_level_from_cli:  # --log-level wins over every configuration layer
+            return
+        if self.on_log_level is not None:  # a front's session: the level of its own lines only
+            self.on_log_level(level)
+        else:
+            # The process's level: per window, this session's; over `serve --tcp`, whose clients
+            # get no log lines, the last session to set it wins (kept simple).
             logging.getLogger("copilot").setLevel(level.upper())
 
     def apply_settings(self, settings: Any) -> None:

@@ -80,7 +80,7 @@ def main(as_json: bool) -> int:
         if as_json:
             print(json.dumps(live))
         else:
-            print("\n\n".join(render(stats, f"copilot-lsp server, pid {stats['pid']} (running)") for stats in live))
+            print("\n\n".join(render(stats, f"copilot-lsp server, {_who(stats)} (running)") for stats in live))
         return 0
     saved = publish.read_saved()
     if saved is None:
@@ -92,3 +92,9 @@ def main(as_json: bool) -> int:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(saved.get("saved_at", 0)))
         print(render(saved, f"copilot-lsp server, pid {saved.get('pid')} (not running; saved {when})"))
     return 0
+
+
+def _who(stats: dict[str, Any]) -> str:
+    """``pid 123``, or ``pid 123, session front456-s2`` for one session of a process of many."""
+    session = stats.get("session")
+    return f"pid {stats.get('pid')}" + (f", session {session}" if session else "")

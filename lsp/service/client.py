@@ -58,8 +58,9 @@ class Obstacle(NamedTuple):
     reason: str = ""
 
 
-def try_connect(address: Address) -> Link | Obstacle:
-    """The service at ``address`` past the handshake, or what is there instead."""
+def try_connect(address: Address, log_level: str | None = None) -> Link | Obstacle:
+    """The service at ``address`` past the handshake, or what is there instead; ``log_level``:
+    the level of the log lines the service sends this front (None: the session's log.level)."""
     path = address.socket
     try:
         problem = naming.socket_problem(path)
@@ -71,7 +72,7 @@ def try_connect(address: Address) -> Link | Obstacle:
         return Obstacle("refused", problem)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        found = _handshake(sock, address)
+        found = _handshake(sock, address, log_level)
     except BaseException:
         sock.close()
         raise
@@ -80,7 +81,7 @@ def try_connect(address: Address) -> Link | Obstacle:
     return found
 
 
-def _handshake(sock: socket.socket, address: Address) -> Link | Obstacle:
+def _handshake(sock: socket.socket, address: Address, log_level: str | None) -> Link | Obstacle:
     path = address.socket
     sock.settimeout(naming.HANDSHAKE_TIMEOUT_S)
     try:
@@ -95,7 +96,7 @@ def _handshake(sock: socket.socket, address: Address) -> Link | Obstacle:
     if peer is not None and peer.uid != os.getuid():
         return Obstacle("refused", f"the process listening on {path} (pid {peer.pid}) belongs to uid {peer.uid}")
     try:
-        sock.sendall(naming.hello(address.key))
+        sock.sendall(naming.hello(address.key, log_level))
         answer, leftover = naming.read_line(sock)
     except TimeoutError:
         raise ServiceUnavailable(f"the service at {path} does not answer (pid {peer.pid if peer else '?'})") from None
@@ -113,30 +114,31 @@ def _handshake(sock: socket.socket, address: Address) -> Link | Obstacle:
     return Link(sock, pid if isinstance(pid, int) else peer.pid if peer else 0, leftover, False)
 
 
-def service_command(key: str, config_file: Path | None, log_level: str | None, idle_shutdown_s: float) -> list[str]:
-    """How a front starts the service for ``key`` (the interpreter running the front)."""
+def service_command(key: str, config_file: Path | None, idle_shutdown_s: float) -> list[str]:
+    """How a front starts the service for ``key`` (the interpreter running the front). Not
+    its --log-level: that is its own session's (the handshake's), not the service's."""
     command = [sys.executable, "-m", "copilot.lsp"]
     if config_file is not None:
         command += ["--config", str(config_file)]
-    if log_level is not None:
-        command += ["--log-level", log_level]
     return [*command, "service", "run", "--key", key, "--idle-shutdown-s", f"{idle_shutdown_s:g}"]
 
 
-def connect(address: Address, command: list[str], timeout: float = START_TIMEOUT_S) -> Link:
+def connect(
+    address: Address, command: list[str], timeout: float = START_TIMEOUT_S, log_level: str | None = None
+) -> Link:
     """The service for ``address``, started with ``command`` when none usable answers."""
-    found = try_connect(address)
+    found = try_connect(address, log_level)
     if isinstance(found, Link):
         return found
     deadline = time.monotonic() + timeout
     with locked(address.lock, deadline):
-        found = try_connect(address)
+        found = try_connect(address, log_level)
         if isinstance(found, Link):
             return found
         clear(address, found)
         process = start(address, command)
         while True:
-            found = try_connect(address)
+            found = try_connect(address, log_level)
             if isinstance(found, Link):
                 # Reaped by a thread when it ends (it stays a child of this front until then).
                 threading.Thread(target=process.wait, name="service-reaper", daemon=True).start()

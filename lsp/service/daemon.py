@@ -6,7 +6,9 @@ never reachable with other permissions and a stale file of a dead service is rep
 one step. Each connection is checked (``SO_PEERCRED``: this user only) and starts with the
 handshake (``naming``); an LSP connection then becomes one session of the ``SessionHost``
 (its own server, documents and pipeline; the engine shared and pinned: the model stays
-loaded between sessions), a control connection gets its answer (``status``, ``stop``).
+loaded between sessions; its log lines sent to its front at the level the front or the
+session's settings ask for: ``session_logs.py``), a control connection gets its answer
+(``status``, ``stop``).
 After ``service.idle_shutdown_s`` without any session, or on ``stop``, SIGTERM or SIGINT,
 the service removes its socket (only if it is still the file it bound: a newer service may
 have replaced it) and leaves.
@@ -33,8 +35,11 @@ from copilot.config import Config
 from ..host import SessionHost
 from . import naming
 from .naming import Address
+from .session_logs import SessionLogs
 
 log = logging.getLogger(__name__)
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 def rss_bytes(pid: int | str = "self") -> int:
@@ -178,7 +183,10 @@ class Service:
         try:
             writer.write(naming.line({**self._ours(), "ok": True}))
             await writer.drain()
-            await self.host.serve_connection(reader, writer, self.host.new_label(f"front{front}-s"))
+            label = self.host.new_label(f"front{front}-s")
+            level = message.get("log_level")  # the front's --log-level, for its session's lines
+            level = level if level in LOG_LEVELS else None
+            await self.host.serve_connection(reader, writer, label, front=True, log_level=level)
         except OSError as exc:
             log.debug("a front went away during the handshake: %s", exc)
             writer.close()
@@ -254,6 +262,12 @@ def run(
     except naming.ServiceUnavailable as exc:
         log.error("%s", exc)
         return 1
-    host = SessionHost(config, problems, log_level_from_cli=log_level_from_cli, pin_engines=True)
+    # The service's own level (--log-level, else the config file's log.level) stays its log's.
+    logs = SessionLogs(logging.getLogger("copilot").getEffectiveLevel())
+    logs.install()
+    host = SessionHost(config, problems, log_level_from_cli=log_level_from_cli, pin_engines=True, logs=logs)
     service = Service(host, address, config, idle_shutdown_s, config_file)
-    return asyncio.run(service.run())
+    try:
+        return asyncio.run(service.run())
+    finally:
+        logs.uninstall()

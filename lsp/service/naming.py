@@ -10,6 +10,7 @@ reads its config and writes its cache (the config file, the XDG folders). The lo
 and the socket of one service share that name.
 
 Handshake: the front writes one JSON line ``{"copilot-lsp": VERSION, "key": KEY, "pid": PID}``
+(with ``"log_level"``: its ``--log-level``, the level of the log lines its session sends it)
 and the service answers one line with its own version, key and pid and ``"ok"`` (or
 ``"ok": false`` and an ``"error"``); then the connection carries LSP. A control connection
 writes ``{"copilot-lsp": VERSION, "control": "status" | "stop"}`` instead and gets one JSON
@@ -159,8 +160,11 @@ def line(message: dict[str, Any]) -> bytes:
     return json.dumps(message, separators=(",", ":")).encode() + b"\n"
 
 
-def hello(key: str) -> bytes:
-    return line({"copilot-lsp": version(), "key": key, "pid": os.getpid()})
+def hello(key: str, log_level: str | None = None) -> bytes:
+    message: dict[str, Any] = {"copilot-lsp": version(), "key": key, "pid": os.getpid()}
+    if log_level is not None:
+        message["log_level"] = log_level
+    return line(message)
 
 
 def control(command: str) -> bytes:

@@ -1,13 +1,16 @@
 """The front's plumbing: stdin read ahead by a thread of its own, messages framed again
-(``Content-Length``) for the editor or the service, and blocking calls on threads of their own."""
+(``Content-Length``) for the editor or the service, blocking calls on threads of their own,
+and the session's log lines written where the front's own go."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import queue
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -86,3 +89,19 @@ async def on_a_thread(function: Callable[[], T]) -> T:
 
     threading.Thread(target=work, name="front-connect", daemon=True).start()
     return await future
+
+
+def write_log(text: str) -> None:
+    """One line of the session's, where this process's own lines go (stderr, or --log-file)."""
+    handler = next((h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler)), None)
+    stream = handler.stream if handler is not None and handler.stream is not None else sys.stderr
+    if handler is not None:
+        handler.acquire()
+    try:
+        stream.write(text + "\n")
+        stream.flush()
+    except (OSError, ValueError):  # the editor closed our stderr: its lines are lost, not the session
+        pass
+    finally:
+        if handler is not None:
+            handler.release()

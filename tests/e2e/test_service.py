@@ -171,6 +171,7 @@ def test_editors_share_one_model_and_survive_the_service_being_killed(place: Pla
     service = place.service()
     assert mapping(place.model) == {service["pid"]}  # one copy of the weights, in the service
     assert len(service["sessions"]) == 4
+    assert {session["peer"] for session in service["sessions"]} == {f"pid {e.process.pid}" for e in editors}
     held = {uri for session in service["sessions"] for uri in session["kv_sequences"]}
     assert held == {f"file:///p/m{number}.py" for number in range(4)}  # a KV sequence per editor's document
 
