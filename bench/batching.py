@@ -69,15 +69,18 @@ async def throughput(engine: LocalEngine, prompts: list[list[int]], n: int, toke
     return {"generations": n, "tokens": generated, "seconds": round(seconds, 3), "tok_s": round(generated / seconds, 1)}
 
 
-def kv_layout(model: Path, prompts: list[list[int]], n: int, tokens: int, args: argparse.Namespace) -> dict[str, Any]:
-    """N generations in the engine's step loop, split KV streams against a unified pool."""
+def kv_layout(
+    model: Path, prompts: list[list[int]], n: int, n_ctx: int, args: argparse.Namespace
+) -> dict[str, Any]:
+    """N generations in the engine's step loop, split KV streams against a unified pool
+    (``n_ctx`` positions per sequence: the engine's, the model's trained length at most)."""
     vocabulary = Vocabulary(model)
     rates = {}
     for unified in (False, True):
         session = LlamaSession(
             model,
-            args.n_ctx,
-            min(512, args.n_ctx),
+            n_ctx,
+            min(512, n_ctx),
             args.threads or default_threads(),
             args.gpu_layers,
             n_seq=n,
@@ -85,7 +88,7 @@ def kv_layout(model: Path, prompts: list[list[int]], n: int, tokens: int, args: 
         )
         try:
             running = [
-                Running(endless(prompts[i % len(prompts)], tokens, f"doc{i}"), None, i, 0.0, 0) for i in range(n)
+                Running(endless(prompts[i % len(prompts)], args.tokens, f"doc{i}"), None, i, 0.0, 0) for i in range(n)
             ]
             while any(not r.decoding and r.reason is None for r in running):  # prompts first, not timed
                 step(plan([r for r in running if r.reason is None], session, 0), session, vocabulary)
@@ -162,7 +165,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         prompts = prompts_from_traces(engine, max(args.concurrency), args.prompt_budget)
         long_text = "".join(f"value_{i} = compute({i}, 'key_{i}')\n" for i in range(2000))
-        long = engine.vocabulary.encode(long_text)[: args.long_prompt]
+        # A model trained on a short context (the stand-in: 512) cannot take the whole prompt.
+        long = engine.vocabulary.encode(long_text)[: min(args.long_prompt, engine.n_ctx - 64)]
 
         async def measure() -> dict[str, Any]:
             rows = [await throughput(engine, prompts, n, args.tokens) for n in args.concurrency]
@@ -174,7 +178,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         result = asyncio.run(measure())
     finally:
         engine.stop()
-    result["kv_layout"] = kv_layout(model, prompts, max(args.concurrency), args.tokens, args)
+    result["kv_layout"] = kv_layout(model, prompts, max(args.concurrency), engine.n_ctx, args)
     return {"model": str(model), "threads": threads, "kv_slots": slots, "tokens": args.tokens, **result}
 
 

@@ -222,19 +222,20 @@ class LlamaSession:
         self._outputs = sum(len(tokens) - logits_from for _, tokens, logits_from in parts)
         return rows
 
-    def save_state(self, seq: int = 0) -> bytes:
+    def save_state(self, seq: int = 0) -> bytearray:
         """A copy of sequence ``seq``'s KV state (the alternative to keeping one sequence
-        per document; ``bench kv`` times both)."""
+        per document; ``bench kv`` times both). One copy, into a buffer kept as it is: the
+        worker makes it between two steps of every other generation."""
         size = llama_cpp.llama_state_seq_get_size(self._ctx, seq)
-        buffer = (ctypes.c_uint8 * size)()
-        written = llama_cpp.llama_state_seq_get_data(self._ctx, buffer, size, seq)
-        return bytes(memoryview(buffer)[:written])
+        buffer = bytearray(size)
+        written = llama_cpp.llama_state_seq_get_data(self._ctx, _address(buffer), size, seq)
+        del buffer[written:]
+        return buffer
 
-    def restore_state(self, data: bytes, tokens: list[int], seq: int = 0) -> None:
+    def restore_state(self, data: bytearray, tokens: list[int], seq: int = 0) -> None:
         """Replace sequence ``seq`` with a state from ``save_state`` that holds ``tokens``."""
         self.keep(0, seq)
-        buffer = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
-        if not llama_cpp.llama_state_seq_set_data(self._ctx, buffer, len(data), seq):
+        if not llama_cpp.llama_state_seq_set_data(self._ctx, _address(data), len(data), seq):
             raise ModelError("llama.cpp could not restore the saved sequence state")
         self.sequences[seq][:] = tokens
 
@@ -267,3 +268,8 @@ class LlamaSession:
             llama_cpp.llama_free(self._ctx)
             llama_cpp.llama_model_free(self._model)
             self._ctx = None
+
+
+def _address(buffer: bytearray) -> ctypes.Array[ctypes.c_uint8]:
+    """``buffer``'s memory as the ``uint8_t *`` llama.cpp's state calls take (no copy)."""
+    return (ctypes.c_uint8 * len(buffer)).from_buffer(buffer)

@@ -68,10 +68,10 @@ class SavedStates:
 
     def __init__(self, budget_bytes: int) -> None:
         self.budget = budget_bytes
-        self._states: OrderedDict[str, tuple[bytes, list[int]]] = OrderedDict()
+        self._states: OrderedDict[str, tuple[bytearray, list[int]]] = OrderedDict()
         self._bytes = 0
 
-    def put(self, owner: str, state: bytes, tokens: list[int]) -> None:
+    def put(self, owner: str, state: bytearray, tokens: list[int]) -> None:
         self.take(owner)
         if len(state) > self.budget:
             return
@@ -85,7 +85,7 @@ class SavedStates:
         for owner in [owner for owner in self._states if owner.startswith(prefix)]:
             self.take(owner)
 
-    def take(self, owner: str) -> tuple[bytes, list[int]] | None:
+    def take(self, owner: str) -> tuple[bytearray, list[int]] | None:
         entry = self._states.pop(owner, None)
         if entry is not None:
             self._bytes -= len(entry[0])
