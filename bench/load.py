@@ -353,6 +353,8 @@ async def run_ours(
             if p95 := stats.get("since_start", {}).get("stage_ms", {}).get("context", {}).get("p95"):
                 context_p95.append(p95)
         round_trip = await round_trips(clients[0], ROUND_TRIPS)
+        records = (await clients[0].stats(recent=512)).get("recent", [])
+        slowest = sorted(records, key=lambda r: -sum(r.get("timings_ms", {}).values()))[:5]
     finally:
         await asyncio.gather(*(stop_client(c) for c in clients))
         if runtime_dir is not None:
@@ -368,6 +370,7 @@ async def run_ours(
         # editor's on one loop and one GIL
         context_p95_ms=round(statistics.median(context_p95), 2) if context_p95 else None,
         stats_round_trip_ms=round_trip,
+        slowest_records=slowest,  # the first editor's 5 slowest of its last 512: where the tail comes from
     )
 
 
@@ -428,10 +431,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     for n in args.editors:
         traces = [make_trace(args.sessions, args.seed + editor) for editor in range(n)]
         print(f"load: {n} editors: the shared service, {n} servers of their own, llama-server with {n} slots")
-        run: dict[str, Any] = {"editors": n}
-        run["shared"] = await run_ours(args, traces, model, shared=True)
-        run["per_window"] = await run_ours(args, traces, model, shared=False)
-        run["peer"] = await run_peer(args, traces, model) if with_peer else None
+        run: dict[str, Any] = {"editors": n, "shared": None, "per_window": None, "peer": None}
+        if "shared" in args.designs:
+            run["shared"] = await run_ours(args, traces, model, shared=True)
+        if "per_window" in args.designs:
+            run["per_window"] = await run_ours(args, traces, model, shared=False)
+        if "peer" in args.designs and with_peer:
+            run["peer"] = await run_peer(args, traces, model)
         result["runs"].append(run)
     result["targets"] = targets(result["runs"])
     return result
@@ -449,12 +455,15 @@ def targets(runs: list[dict[str, Any]]) -> dict[str, Any]:
     def ratio(a: float | None, b: float | None) -> float | None:
         return round(a / b, 3) if a is not None and b else None
 
-    shared = last["shared"]
+    def memory(run: dict[str, Any], design: str) -> float | None:
+        side = run.get(design)
+        return side["peak_rss_mb"] if side else None
+
     return {
         "editors": last["editors"],
         "p95_vs_one_editor": ratio(p95(last, "shared"), p95(first, "shared")),
         "p95_vs_llama_server": ratio(p95(last, "shared"), p95(last, "peer")),
-        "memory_vs_per_window": ratio(shared["peak_rss_mb"], last["per_window"]["peak_rss_mb"]),
+        "memory_vs_per_window": ratio(memory(last, "shared"), memory(last, "per_window")),
     }
 
 
@@ -482,7 +491,7 @@ def summarize(result: dict[str, Any]) -> str:
         f"shared memory / per-window memory {t['memory_vs_per_window']}x (target <= 0.5)"
     ]
     for run in result["runs"]:
-        ours = {design: run[design] for design in ("shared", "per_window")}
+        ours = {design: run[design] for design in ("shared", "per_window") if run[design]}
         notes.append(
             f"{run['editors']} editors: context stage p95 (median over sessions) "
             + ", ".join(f"{d.replace('_', '-')} {side['context_p95_ms']} ms" for d, side in ours.items())
@@ -527,6 +536,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--peer", choices=["auto", "on", "off"], default="auto", help="llama-server after ours (auto: when built)"
     )
     parser.add_argument("--gpu-layers", type=int, default=0, help="layers offloaded to a GPU (-1: all), every design")
+    parser.add_argument("--designs", nargs="+", choices=DESIGNS, default=list(DESIGNS), help="which designs to run")
 
 
 def main(args: argparse.Namespace) -> None:

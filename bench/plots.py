@@ -64,10 +64,15 @@ def _latency(result: dict[str, Any], plt: Any) -> list[tuple[str, Any]]:
 
 
 def _load(result: dict[str, Any], plt: Any) -> list[tuple[str, Any]]:
-    curves = [(result["ours"]["samples_ms"], f"ours ({result['ours']['editors']} servers)", "-")]
-    if result.get("peer"):
-        curves.append((result["peer"]["samples_ms"], f"llama-server ({result['peer']['slots']} slots)", "-"))
-    return [("cdf", _cdf_figure(plt, f"{result['ours']['editors']} editors typing at once", curves))]
+    """A latency CDF per number of editors: the three designs side by side."""
+    figures = []
+    names = {"shared": "shared service", "per_window": "a server per editor", "peer": "llama-server"}
+    for run in result["runs"]:
+        curves = [(run[d]["samples_ms"], names[d], "-") for d in names if run.get(d) and run[d]["samples_ms"]]
+        if curves:
+            title = f"{run['editors']} editors typing at once"
+            figures.append((f"cdf-{run['editors']}", _cdf_figure(plt, title, curves)))
+    return figures
 
 
 def _bars(plt: Any, title: str, labels: list[str], values: list[float], ylabel: str) -> Any:
