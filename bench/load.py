@@ -273,6 +273,13 @@ async def stop_client(client: BenchClient) -> None:
             process.kill()
 
 
+def service_threads(cores: int) -> int:
+    """The service's ``model.n_threads`` when the config leaves it at 0."""
+    from copilot.inference.engine import default_threads
+
+    return default_threads() if cores == (os.cpu_count() or 1) else cores
+
+
 def service_pids(runtime_dir: str) -> list[int]:
     """The model service processes started for ``runtime_dir`` (their environment says so)."""
     found = []
@@ -317,7 +324,7 @@ async def run_ours(
     args: argparse.Namespace, traces: list[list[TypingSession]], model: Path, shared: bool
 ) -> dict[str, Any]:
     cores = os.cpu_count() or 1
-    threads = cores if shared else max(1, cores // len(traces))
+    threads = args.threads or (service_threads(cores) if shared else max(1, cores // len(traces)))
     options: dict[str, Any] = {  # the settings of `bench latency`, one line per suggestion
         "model": {
             "path": str(model), "n_ctx": N_CTX, "n_threads": threads, "n_gpu_layers": args.gpu_layers,
@@ -536,6 +543,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--peer", choices=["auto", "on", "off"], default="auto", help="llama-server after ours (auto: when built)"
     )
     parser.add_argument("--gpu-layers", type=int, default=0, help="layers offloaded to a GPU (-1: all), every design")
+    parser.add_argument("--threads", type=int, default=0, help="model.n_threads for ours (0: each design's rule)")
     parser.add_argument("--designs", nargs="+", choices=DESIGNS, default=list(DESIGNS), help="which designs to run")
 
 
