@@ -153,7 +153,8 @@ class RssSampler:
         self._task: asyncio.Task[None] | None = None
 
     def sample(self) -> None:
-        total = sum(peer.process_rss_mb(p) for pid in self.pids() for p in process_tree(pid))
+        # Each process once: a service started by a front is also that front's child.
+        total = sum(peer.process_rss_mb(p) for p in {p for pid in self.pids() for p in process_tree(pid)})
         self.peak_mb = max(self.peak_mb, total)
 
     async def _loop(self) -> None:
