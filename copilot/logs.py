@@ -3,18 +3,19 @@ line belongs to in a process that serves many (the model service, ``lsp/host.py`
 
 The pipeline sets ``REQUEST_ID`` for a request's task (tasks it starts inherit it) and
 the inference worker sets it for the job it runs; a logging filter puts it on each line.
-The host sets ``SESSION`` for a session's task: its handlers, the pipeline's tasks and the
-threads started under ``threads_inherit_context`` inherit it, and the service sends each
-session's lines to its front (``lsp/service/session_logs.py``).
+The host sets ``SESSION`` for a session's task: its handlers and the pipeline's tasks inherit
+it, and so do the threads a session starts with ``session_thread`` (a thread does not take its
+starter's context by itself); the threads that serve every session (the shared engine's) start
+with ``shared_thread``, in a context of their own. The service sends each session's lines to
+its front (``lsp/service/session_logs.py``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import logging
 import threading
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextvars import ContextVar
 from typing import Any, TextIO
@@ -48,34 +49,17 @@ def level_number(name: str) -> int:
     return value if isinstance(value, int) else logging.INFO
 
 
-# threads_inherit_context: Python 3.11's threads start in an empty context; Thread.start is
-# wrapped (once, for good) to give the threads started inside the block a copy of the
-# starter's. Outside a block (a thread-local says) the wrapper only calls the original.
-_inheriting = threading.local()
-_thread_start = threading.Thread.start
+def session_thread(target: Callable[[], object], name: str) -> threading.Thread:
+    """A daemon thread (not started) that runs ``target`` in a copy of the caller's context:
+    a session's thread (its workspace index, its cache writer) logs as that session."""
+    return threading.Thread(target=contextvars.copy_context().run, args=(target,), name=name, daemon=True)
 
 
-def _start_in_context(thread: threading.Thread) -> None:
-    shared: frozenset[str] | None = getattr(_inheriting, "shared", None)
-    if shared is not None and thread.name not in shared:
-        context, run = contextvars.copy_context(), thread.run
-        thread.run = lambda: context.run(run)  # type: ignore[method-assign]
-    _thread_start(thread)
-
-
-@contextlib.contextmanager
-def threads_inherit_context(shared: Collection[str] = ()) -> Iterator[None]:
-    """Threads this thread starts inside the block run in a copy of its context (a session's
-    workspace index and cache writer log as that session), except the threads named in
-    ``shared``, which serve every session (a shared engine's worker)."""
-    if threading.Thread.start is not _start_in_context:
-        threading.Thread.start = _start_in_context  # type: ignore[method-assign,assignment]
-    previous = getattr(_inheriting, "shared", None)
-    _inheriting.shared = frozenset(shared)
-    try:
-        yield
-    finally:
-        _inheriting.shared = previous
+def shared_thread(target: Callable[[], object], name: str) -> threading.Thread:
+    """A daemon thread (not started) that runs ``target`` in a fresh, empty context: a thread
+    that serves every session (a shared engine's) logs as none of them, whichever session
+    happened to start it."""
+    return threading.Thread(target=contextvars.Context().run, args=(target,), name=name, daemon=True)
 
 
 class ContextThreadPool(ThreadPoolExecutor):

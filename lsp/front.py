@@ -13,9 +13,12 @@ answered with nothing (``{"items": []}`` for an inline completion), the front re
 the configuration and the open documents, and goes on. A failure soon after the last
 (``STABLE_S``) backs off; after ``len(RETRY_DELAYS_S)`` of them in a row the editor gets one
 ``window/showMessage`` and empty answers, and the front tries again after
-``RETRY_AFTER_S``. When the service cannot be used at all at start (``service.enabled =
-false`` in ``initializationOptions``, no usable socket folder, a service that cannot
-start), this process serves the editor itself, as ``serve --per-window`` does.
+``RETRY_AFTER_S``. The editor's messages that come while the front reconnects wait for the
+replay, then go to the new service in order. A failure of the front's own forwarding loop
+is handled as the service going away: every request the editor sends gets an answer. When
+the service cannot be used at all at start (``service.enabled = false`` in
+``initializationOptions``, no usable socket folder, a service that cannot start), this
+process serves the editor itself, as ``serve --per-window`` does.
 
 The session's log lines come from the service as ``copilot/log`` notifications, already
 filtered at the session's level (``--log-level``, passed in the handshake, else its
@@ -238,7 +241,22 @@ class Front:
             self.to_editor({"jsonrpc": "2.0", "id": msg_id, "error": error})
 
     async def serve_service(self) -> None:
-        """Forward the service's messages; when it goes away, recover (until closing)."""
+        """Forward the service's messages; when it goes away, recover (until closing). A
+        failure of this loop's own (a bug) counts as the service going away: the requests the
+        editor waits for are answered and the front reconnects, so that no request waits for
+        ever on a loop that is gone."""
+        while not self.closing:
+            try:
+                await self._serve_service()
+            except Exception as exc:
+                if self.closing:
+                    return
+                log.exception("forwarding the model service's messages failed")
+                self.last_error = f"the front failed ({type(exc).__name__}: {exc})"
+                self.dropped()
+                await asyncio.sleep(RETRY_DELAYS_S[-1])  # a failure that repeats does not spin
+
+    async def _serve_service(self) -> None:
         while not self.closing:
             if self._service_reader is not None:
                 await self.read_service(self._service_reader)

@@ -183,7 +183,9 @@ class SessionHost:
         try:
             await self.publisher.start()  # the statistics socket, once per process
             await serve_messages(protocol, lambda: reader.read(CHUNK_BYTES), log_prefix=f"session {label}: ")
-        except Exception as exc:  # reset by the peer, or a bug in the reader: this session only
+        except ConnectionError as exc:  # the client went away (an editor quit): an ordinary end
+            log.info("session %s: the connection ended (%s)", label, type(exc).__name__)
+        except Exception as exc:  # a bug in the reader: this session only
             log.error("session %s: the connection failed (%s: %s): closing it", label, type(exc).__name__, exc)
         finally:
             self._end(session, connection)

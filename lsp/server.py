@@ -43,9 +43,6 @@ PARTIAL_INTERVAL_S = 0.03  # at most ~30 partial notifications a second per requ
 LIVE_SECTIONS = ("completion", "log")  # the others need a restart
 RESTART_SECTIONS = ("model", "context", "cache", "speculative", "remote", "monitoring")
 ALERT_EVERY = 16  # answers between checks of the latency target and cost budget
-# The threads of a shared engine (copilot/inference): they serve every session, so they do not
-# take the context (logs.SESSION) of the session that happened to start them.
-ENGINE_THREADS = ("copilot-inference", "copilot-healing-index")
 
 
 class ServerProtocol(OwnDocumentsProtocol, CopilotProtocol):
@@ -111,10 +108,9 @@ class CopilotServer(LanguageServer):
         self.base_config = config
         if self.shared is None:
             self.pipeline = build_pipeline(config, self.documents, root, session=self.session)
-        else:  # one session of many: its threads (workspace index, cache writer) log as this session
+        else:  # one session of many (its threads log as this session: logs.session_thread)
             loaded = [engine for engine, _ in self.shared.engines()]
-            with logs.threads_inherit_context(ENGINE_THREADS):
-                self.pipeline = build_pipeline(config, self.documents, root, shared=self.shared, session=self.session)
+            self.pipeline = build_pipeline(config, self.documents, root, shared=self.shared, session=self.session)
             joined = next((engine for engine in loaded if engine is self.pipeline.engine), None)
             for warning in joined.vocabulary.warnings if joined is not None else ():
                 log.warning("%s", warning)  # logged for the session that loaded it: for this one too

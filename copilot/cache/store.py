@@ -27,6 +27,7 @@ from typing import TypeVar
 import lmdb
 import msgspec
 
+from ..logs import session_thread
 from . import envs
 from .envs import Handles
 from .keys import CachedCompletion
@@ -62,7 +63,8 @@ class LmdbStore:
         self._counters: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._closed = False
-        self._writer = threading.Thread(target=self._write_loop, name="copilot-cache-writer", daemon=True)
+        # Its lines are the session's that opened the cache (a store is one pipeline's).
+        self._writer = session_thread(self._write_loop, "copilot-cache-writer")
         self._writer.start()
 
     # --- reading (any thread) -------------------------------------------------------------

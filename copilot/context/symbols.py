@@ -21,6 +21,7 @@ from pathlib import Path
 import msgspec
 
 from ..languages import language_for_path
+from ..logs import session_thread
 from ..syntax.extract import definitions
 from ..syntax.tree import SyntaxTree
 from .privacy import IgnoreRules
@@ -68,7 +69,7 @@ class WorkspaceIndex:
         self._texts: OrderedDict[str, list[str]] = OrderedDict()
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._build, name="copilot-index", daemon=True)
+        self._thread = session_thread(self._build, "copilot-index")  # its lines are the session's
         self._thread.start()
 
     def stop(self) -> None:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from ..config import ModelSettings, SpeculativeSettings
 from ..errors import ModelError
-from ..logs import REQUEST_ID
+from ..logs import REQUEST_ID, shared_thread
 from .batching import Running, check_limits, plan, step
 from .gguf_info import draft_mismatch
 from .jobs import Generation, GenerationJob, JobQueue, StopReason
@@ -75,7 +75,8 @@ class LocalEngine:
         self._lock = threading.Lock()  # guards _active, _slots and _saved between the loop and the worker
         self._ready = threading.Event()
         self._load_error: ModelError | None = None
-        self._thread = threading.Thread(target=self._run, name="copilot-inference", daemon=True)
+        # It serves every session of the process: it logs as none of them (a context of its own).
+        self._thread = shared_thread(self._run, "copilot-inference")
         self._llama: LlamaSession | None = None
         self._slots = KvSlots(max(1, settings.kv_slots))
         self._saved = SavedStates(settings.saved_states_mb * 1_000_000)

@@ -18,6 +18,7 @@ from pathlib import Path
 import llama_cpp
 
 from ..errors import ModelError
+from ..logs import shared_thread
 from ..prompt.fim import FimOrder, FimTokens
 from ..prompt.healing import HealingIndex
 from . import llama as _llama  # noqa: F401  (routes llama.cpp's log, initialises the backend)
@@ -111,7 +112,7 @@ class Vocabulary:
     def build_healing_index(self) -> threading.Thread:
         """Index the token pieces for token healing in the background (a 151k-token vocabulary
         takes a quarter of a second: not on a keystroke)."""
-        thread = threading.Thread(target=lambda: self.healing, name="copilot-healing-index", daemon=True)
+        thread = shared_thread(lambda: self.healing, "copilot-healing-index")  # the model's, not a session's
         thread.start()
         return thread
 

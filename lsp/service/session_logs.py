@@ -2,12 +2,13 @@
 wrote them to its stderr), at the level that session asked for.
 
 ``SessionLogs`` is a handler on the service's root logger. A record logged in a session's
-context (``logs.SESSION``: the host sets it for the session's task; the session's tasks and
-threads inherit it) goes to that session's front as a ``copilot/log`` notification
-``{"text": line}`` when the session's level lets it through. A record of no session (the
-service itself, the inference worker) stays in the service's log, except the shared model's
-warnings and errors (``copilot.inference``, llama.cpp's), which every session's front gets:
-they are about the model each of them uses. The "copilot" logger's level is the lowest of
+context (``logs.SESSION``: the host sets it for the session's task; the session's tasks
+inherit it, and so do its threads, started with ``logs.session_thread``) goes to that
+session's front as a ``copilot/log`` notification ``{"text": line}`` when the session's
+level lets it through. A record of no session (the service itself, the inference worker)
+stays in the service's log, except the shared model's warnings and errors
+(``copilot.inference``, llama.cpp's), which every session's front gets: they are about the
+model each of them uses. The "copilot" logger's level is the lowest of
 the service's own and the live sessions' (records below it are never made); the service's
 own handlers keep the service's level, so its log file keeps what it kept.
 

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from copilot import __version__, paths
+from copilot.config import Config
 from copilot.lsp.service.naming import SERVICE_ENV, VERSION_ENV
 from tests.support.stdio_lsp import StdioServer
 
@@ -185,6 +186,7 @@ def test_editors_share_one_model_and_survive_the_service_being_killed(place: Pla
         return current if gone else None
 
     wait_for(without_first, "the killed editor's session and KV sequence freed")
+    assert " ERROR " not in Path(service["log"]).read_text()  # an editor going away is no error
 
     # The service killed while the model writes for an editor: that request is answered with
     # nothing, and every editor's next request is served by a new service.
@@ -215,11 +217,17 @@ def test_editors_share_one_model_and_survive_the_service_being_killed(place: Pla
     os.kill(service["pid"], signal.SIGKILL)
     asking.join(TIMEOUT_S)
     assert answer == {"items": []}
+    # Sent while its front reconnects: forwarded once the new service has the session. Back to
+    # the ordinary limits: 500 tokens with no time budget take minutes on a busy 2-core machine.
+    defaults = Config().completion
+    writing.notify("workspace/didChangeConfiguration", {"settings": {"completion": {}}})
     for number, editor in enumerate(editors[1:], 1):
         line = 5 if number == 1 else 4  # the edit before the kill is in the replayed document
         assert isinstance(complete(editor, f"file:///p/m{number}.py", line, 4)["items"], list)
         stats = editor.request("copilot/stats", {})
         assert stats["counts"]["requests"] == 1  # answered by a session of the new service
+        if number == 1:  # with the configuration sent while its front reconnected
+            assert all(record["generated_tokens"] <= defaults.max_tokens for record in stats["recent"]), stats
     restarted = place.service()
     assert restarted["pid"] != service["pid"] and not alive(service["pid"])
     assert len(restarted["sessions"]) == 3

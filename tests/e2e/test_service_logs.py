@@ -176,14 +176,13 @@ def test_records_go_to_their_sessions_at_their_levels_only(routing: Any, monkeyp
             logs.SESSION.reset(token)
         logger.warning("no session's")  # the service's own: its log only
         token = logs.SESSION.set("loud")
-        thread = threading.Thread(target=lambda: logger.info("from a thread of loud's"))
-        with logs.threads_inherit_context(("shared-worker",)):
-            thread.start()
-            shared = threading.Thread(target=lambda: logger.error("from a shared thread"), name="shared-worker")
-            shared.start()
-        logs.SESSION.reset(token)
-        thread.join()
-        shared.join()
+        thread = logs.session_thread(lambda: logger.info("from a thread of loud's"), "loud-worker")
+        shared = logs.shared_thread(lambda: logger.error("from a shared thread"), "shared-worker")
+        plain = threading.Thread(target=lambda: logger.error("from a thread started with nothing"))
+        logs.SESSION.reset(token)  # started after: each took its context when it was made
+        for started in (thread, shared, plain):
+            started.start()
+            started.join()
         await asyncio.sleep(0.05)  # the thread's line is written by the loop
         handler.detach("loud")
         assert logging.getLogger("copilot").level == logging.WARNING
@@ -195,6 +194,7 @@ def test_records_go_to_their_sessions_at_their_levels_only(routing: Any, monkeyp
     assert " DEBUG copilot.test_routing: debug of loud" in loud.texts()[0]  # as the per-window log wrote it
     assert "debug of quiet" not in formatted  # below its session's level: never formatted
     assert "no session's" not in formatted and "from a shared thread" not in formatted
+    assert "from a thread started with nothing" not in formatted
 
 
 def test_a_front_that_does_not_read_loses_lines_not_the_service(routing: Any) -> None:

@@ -57,10 +57,15 @@ def test_the_key_names_the_version_the_model_and_where_the_service_reads_and_wri
 
 
 def test_the_service_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(naming.SERVICE_ENV, raising=False)  # tests/conftest.py turns it off for the suite
     assert naming.service_enabled(Config())
     assert not naming.service_enabled(with_changes(service={"enabled": False}))
-    monkeypatch.setenv(naming.SERVICE_ENV, "0")
-    assert not naming.service_enabled(Config())
+    for value in ("0", "false", "No", " off "):
+        monkeypatch.setenv(naming.SERVICE_ENV, value)
+        assert not naming.service_enabled(Config())
+    for value in ("", "1", "yes"):
+        monkeypatch.setenv(naming.SERVICE_ENV, value)
+        assert naming.service_enabled(Config())
 
 
 def test_the_socket_folder_is_private_and_short(
