@@ -80,7 +80,9 @@ async def test_each_document_keeps_its_kv_state_across_switches(client: Language
     records = [r for r in await recent(client) if r.source == "model"]
     assert len(records) == 6
     first_visits, second_visits = records[:3], records[3:]
-    assert all(r.reused_tokens == 0 for r in first_visits)  # a new document starts from an empty sequence
+    # A new document takes a sequence that holds another document's prompt (or nothing): it
+    # reuses only the prefix their prompts share, up to the first place the names differ.
+    assert all(r.reused_tokens < 0.5 * r.prompt_tokens for r in first_visits)
     for record in second_visits:  # back to a document after two others: only the tail is evaluated
         assert record.prompt_tokens > 100
         assert record.prompt_tokens - record.reused_tokens <= 0.1 * record.prompt_tokens

@@ -401,8 +401,20 @@ export const cases: Case[] = [
       await ready();
       const original = globalValue<string[]>("server.command");
       await update("server.command", ["/bin/sh", "-c", "echo 'no model here' >&2; exit 3"]);
-      await waitFor("the error", () => /exit code 3: no model here\); restarting in 1 s/.test(a.state().status.error ?? ""), 30_000);
-      await waitFor("the second try", () => /restarting in 2 s/.test(a.state().status.error ?? ""), 30_000);
+      // The exit can be reported before the process's stderr is read: the first message may
+      // lack the reason; the next ones carry it.
+      const seen: string[] = [];
+      const status = (): string => {
+        const error = a.state().status.error ?? "";
+        if (error && seen[seen.length - 1] !== error) seen.push(error);
+        return error;
+      };
+      await waitFor("the error", () => /exit code 3(: no model here)?\); restarting in 1 s/.test(status()), 30_000);
+      await waitFor("the second try", () => /restarting in 2 s/.test(status()), 30_000);
+      await waitFor("the reason (the server's last stderr line)", () => {
+        status();
+        return seen.some((message) => message.includes("exit code 3: no model here"));
+      }, 30_000);
       await update("server.command", original);
       await ready();
     },
