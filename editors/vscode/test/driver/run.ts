@@ -301,7 +301,9 @@ async function runUi(page: Page, url: string, setup: Setup): Promise<void> {
   await page.screenshot({ path: shot });
   say(`screenshot: ${shot}`);
   await page.keyboard.press("Tab");
-  await waitFor("the ghost text to go", async () => (await ghostText(page)).trim() === "", 10_000);
+  // Accepted: that ghost text goes. The next suggestion (prefetched for the text just accepted,
+  // so often at once) may take its place: only the accepted one must be gone.
+  await waitFor("the accepted ghost text to go", async () => (await ghostText(page)).trim() !== shown.trim(), 10_000);
   await page.waitForTimeout(300);
   const accepted = path.join(setup.out, "vscode-accepted.png");
   await page.screenshot({ path: accepted });
