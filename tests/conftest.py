@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 # The shared helpers assert too (tests/support/lsp_client.py): let pytest explain their failures.
 pytest.register_assert_rewrite("tests.support")
+
+_SERVICES_BEFORE = pytest.StashKey[set[int]]()
 
 
 @pytest.fixture(autouse=True)
@@ -20,3 +27,38 @@ def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("COPILOT_LSP_SERVICE", "0")
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
     return tmp_path
+
+
+def _model_services() -> set[int]:
+    """Pids of running ``copilot-lsp service run`` processes (any user's runtime folder)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            ours = any(arg.endswith((b"copilot-lsp", b"copilot.lsp")) for arg in argv)
+            if ours and b"service" in argv and b"run" in argv:
+                found.add(int(entry.name))
+    return found
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_SERVICES_BEFORE] = _model_services()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A test that starts a model service must stop it: one left behind keeps running (and
+    holding its model) for ``service.idle_shutdown_s`` after the run."""
+    deadline = time.monotonic() + 10  # a service asked to stop may still be leaving
+    left = _model_services() - session.config.stash[_SERVICES_BEFORE]
+    while left and time.monotonic() < deadline:
+        time.sleep(0.2)
+        left = _model_services() - session.config.stash[_SERVICES_BEFORE]
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    if left:
+        print(f"\nerror: the tests left model services running (pids {sorted(left)}; stopped now)", file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -15,7 +15,6 @@ be rebuilt; anything else (permissions, a lock, a timeout) means leave it alone.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shutil
 import signal
@@ -29,6 +28,7 @@ import lmdb
 import msgspec
 
 from ..errors import CacheUnavailable
+from ..locking import exclusive
 
 FILES = ("data.mdb", "lock.mdb")
 SCRATCH = ".verify"  # the copy a check works on, in the cache directory (same disk)
@@ -139,22 +139,11 @@ def directory_lock(directory: Path) -> Iterator[None]:
     """Between processes: one at a time checks, rebuilds or creates the files (an advisory
     lock on a file of its own: LMDB's lock file goes with the data on a rebuild). Not
     reentrant, even within one process."""
-    fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        deadline = time.monotonic() + LOCK_TIMEOUT_S
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise CacheUnavailable(
-                        f"completion cache disabled: {directory} stayed locked by another process"
-                    ) from None
-                time.sleep(0.05)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
+        with exclusive(directory / LOCK_FILE, time.monotonic() + LOCK_TIMEOUT_S, 0o644):
+            yield
+    except TimeoutError:
+        raise CacheUnavailable(f"completion cache disabled: {directory} stayed locked by another process") from None
 
 
 def remove_files(directory: Path) -> None:

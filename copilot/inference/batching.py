@@ -140,6 +140,8 @@ def _shares(wanted: list[int], budget: int) -> list[int]:
 def step(parts: list[tuple[Running, Part]], session: LlamaSession, vocabulary: Vocabulary) -> None:
     """Decode the planned batch, then advance each generation: verify drafts, choose and
     emit tokens, stop where the job's rules say."""
+    if not parts:
+        return  # nothing to decode (and "every job cancelled" would be vacuously true)
     jobs = {id(r.job): r.job for r, _ in parts}.values()
 
     def abort_if_all_cancelled() -> None:

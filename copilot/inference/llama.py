@@ -120,6 +120,8 @@ class LlamaSession:
         self._batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
         self._piece = ctypes.create_string_buffer(256)
         self._outputs = 0  # rows of logits the last decode produced
+        self._rows: np.ndarray | None = None  # a view of them, made once per decode when first read
+        self._views: dict[tuple[int, int], np.ndarray] = {}  # by (address, rows): making one costs ~10 us
         # What each sequence's KV cache holds, position by position.
         self.sequences: list[list[int]] = [[] for _ in range(n_seq)]
 
@@ -172,6 +174,7 @@ class LlamaSession:
                 batch.n_seq_id[i] = 1
                 batch.seq_id[i][0] = seq
                 batch.logits[i] = all_logits or i == len(chunk) - 1
+            self._rows = None  # llama.cpp may move its logits buffer
             status = llama_cpp.llama_decode(self._ctx, batch)
             self.clear_abort()
             if status == 2:  # aborted: what llama.cpp kept of the batch stays, the rest goes
@@ -187,13 +190,15 @@ class LlamaSession:
 
     def decode_parts(self, parts: Sequence[Part]) -> list[int]:
         """One forward pass over several sequences' tokens (at most ``n_batch`` in all). Returns,
-        per part, the batch row of its first logits row (read them with ``logits(row)``)."""
+        per part, the row of its first logits (read them with ``logits(row)``, the next rows
+        after it)."""
         batch = self._batch
         rows: list[int] = []
-        n = 0
+        n = outputs = 0
         for seq, tokens, logits_from in parts:
             n_past = len(self.sequences[seq])
-            rows.append(n + logits_from)
+            rows.append(outputs)
+            outputs += len(tokens) - logits_from
             for i, token in enumerate(tokens):
                 batch.token[n] = token
                 batch.pos[n] = n_past + i
@@ -204,6 +209,7 @@ class LlamaSession:
         if n > self.n_batch:
             raise ValueError(f"a batch of {n} tokens is over n_batch ({self.n_batch})")
         batch.n_tokens = n
+        self._rows = None  # llama.cpp may move its logits buffer
         status = llama_cpp.llama_decode(self._ctx, batch)  # the caller clears the abort flag
         if status == 2:  # aborted: what llama.cpp kept of each part stays, the rest goes
             for seq, tokens, _ in parts:
@@ -219,7 +225,7 @@ class LlamaSession:
             raise ModelError(f"llama_decode failed with status {status}")
         for seq, tokens, _ in parts:
             self.sequences[seq].extend(tokens)
-        self._outputs = sum(len(tokens) - logits_from for _, tokens, logits_from in parts)
+        self._outputs, self._rows = outputs, None
         return rows
 
     def save_state(self, seq: int = 0) -> bytearray:
@@ -241,13 +247,22 @@ class LlamaSession:
 
     def logits(self, row: int = -1) -> np.ndarray:
         """Next-token logits after a decoded position (a view: read it before the next
-        decode). ``row`` counts the last decode's outputs; -1 is the last token."""
-        return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._ctx, row), shape=(self.n_vocab,))
+        decode). ``row`` counts the last decode's outputs, in batch order; -1 is the last."""
+        row_logits: np.ndarray = self.all_logits()[row]
+        return row_logits
 
     def all_logits(self) -> np.ndarray:
-        """Every output row of the last decode, shape (rows, n_vocab) (a view)."""
-        pointer = llama_cpp.llama_get_logits(self._ctx)
-        return np.ctypeslib.as_array(pointer, shape=(self._outputs, self.n_vocab))
+        """Every output row of the last decode, shape (rows, n_vocab) (a view, made once per
+        decode: the decode loop reads a row or two per generation and token)."""
+        if self._rows is None:
+            pointer = llama_cpp.llama_get_logits(self._ctx)  # llama.cpp puts its rows in batch order first
+            key = (ctypes.addressof(pointer.contents), self._outputs)  # the buffer is allocated once
+            if key not in self._views:
+                if len(self._views) > 2 * self.n_batch:  # the buffer moved: views of the old one go
+                    self._views.clear()
+                self._views[key] = np.ctypeslib.as_array(pointer, shape=(self._outputs, self.n_vocab))
+            self._rows = self._views[key]
+        return self._rows
 
     def argmax(self, among: np.ndarray | None = None, row: int = -1) -> int:
         """The most likely next token (greedy), optionally among the ``among`` token ids."""

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import logging
 import os
 import socket
@@ -34,13 +33,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
+from copilot import locking
+from copilot.locking import POLL_S
+
 from . import naming
 from .naming import Address, ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 60.0  # from taking the lock to the new service's answer
-POLL_S = 0.05
 LOG_TAIL_BYTES = 2000
 
 
@@ -161,22 +162,13 @@ def connect(
 
 @contextlib.contextmanager
 def locked(path: Path, deadline: float) -> Iterator[None]:
-    """``path`` locked (``flock``) by this process until the block ends; ServiceUnavailable
-    past ``deadline``. The lock goes with the process: a front killed while holding it
-    holds it no more."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    """``path`` locked by this process until the block ends; ServiceUnavailable past
+    ``deadline``."""
     try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise ServiceUnavailable(f"{path} stayed locked (another front starting the service?)") from None
-                time.sleep(POLL_S)
-        yield
-    finally:
-        os.close(fd)
+        with locking.exclusive(path, deadline):
+            yield
+    except TimeoutError:
+        raise ServiceUnavailable(f"{path} stayed locked (another front starting the service?)") from None
 
 
 def clear(address: Address, obstacle: Obstacle) -> None:

@@ -70,13 +70,22 @@ def running(folder: Path) -> tuple[list[dict[str, Any]], list[str]]:
     return found, problems
 
 
-def cmd_status(args: argparse.Namespace) -> int:
+def this_configuration(args: argparse.Namespace) -> naming.Address | None:
+    """The address of the service for the command's configuration; None (said on stderr)
+    when there is no usable folder for services."""
     try:
         folder = naming.service_folder()
     except ServiceUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return None
+    return naming.Address(folder, naming.service_key(args.settings, args.config))
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    expected = this_configuration(args)
+    if expected is None:
         return 1
-    expected = naming.Address(folder, naming.service_key(args.settings, args.config))
+    folder = expected.folder
     services, problems = running(folder)
     if args.json:
         report = {
@@ -123,12 +132,10 @@ def describe(service: dict[str, Any], this_config: bool) -> str:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    try:
-        folder = naming.service_folder()
-    except ServiceUnavailable as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    address = this_configuration(args)
+    if address is None:
         return 1
-    this = naming.Address(folder, naming.service_key(args.settings, args.config)).socket
+    folder, this = address.folder, address.socket
     targets = sockets(folder) if args.all else [this]
     stopped = 0
     failed = False

@@ -12,8 +12,11 @@ from pytest_lsp import LanguageClient
 
 
 def server_env(tmp: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(XDG_CACHE_HOME=str(tmp / "cache"), XDG_CONFIG_HOME=str(tmp / "config"))
+    """The environment of a server under test: its own cache and config folders, and the
+    whole server in the process the test starts (no shared model service: many of these are
+    built when a module is imported, before the per-test fixtures set the same)."""
+    env = {key: value for key, value in os.environ.items() if key != "XDG_RUNTIME_DIR"}
+    env.update(XDG_CACHE_HOME=str(tmp / "cache"), XDG_CONFIG_HOME=str(tmp / "config"), COPILOT_LSP_SERVICE="0")
     return env
 
 
