@@ -47,6 +47,20 @@ class Change(msgspec.Struct, frozen=True, kw_only=True):
     end: Position | None = None
 
 
+class TextChange(msgspec.Struct, frozen=True):
+    """A change as applied: ``before[start:end]`` (``before``: the whole text before it)
+    became ``new``."""
+
+    start: int
+    end: int
+    new: str
+    before: str
+
+    @property
+    def old(self) -> str:
+        return self.before[self.start : self.end]
+
+
 class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
     """An immutable view of a document at one version, with the cursor as a string offset."""
 
@@ -205,6 +219,14 @@ class Document:
             )
         return start + self._column(start, end, max(position.character, 0), encoding)
 
+    def position_at(self, offset: int, encoding: Encoding) -> Position:
+        """The (line, character) of string offset ``offset``, ``character`` in ``encoding``'s
+        code units (the inverse of ``offset_at``)."""
+        offset = min(max(offset, 0), len(self.text))
+        line = int(np.searchsorted(self._line_starts, offset, side="right")) - 1
+        start = int(self._line_starts[line])
+        return Position(line=line, character=self._units(start, offset, encoding))
+
     def _units(self, start: int, end: int, encoding: Encoding) -> int:
         line = self.text[start:end]
         if encoding == "utf-32" or line.isascii():
@@ -212,24 +234,29 @@ class Document:
         codec, size = _CODECS[encoding]
         return len(line.encode(codec)) // size
 
-    def apply(self, changes: list[Change], version: int, encoding: Encoding) -> None:
-        """Apply the changes of one didChange, in order (each is relative to the previous)."""
+    def apply(self, changes: list[Change], version: int, encoding: Encoding) -> list[TextChange]:
+        """Apply the changes of one didChange, in order (each is relative to the previous);
+        what each replaced, in string offsets."""
         for change in changes:
             check_text(self.uri, change.text)
         edits: list[tuple[int, int, str, str] | str] = []  # for the syntax tree: a str replaces the whole text
+        applied = []
         for change in changes:
             if change.start is None or change.end is None:
                 edits.append(change.text)
+                applied.append(TextChange(0, len(self.text), change.text, self.text))
                 self.text = change.text
                 self._line_starts = self._index(change.text)
             else:
                 start = self.offset_at(change.start, encoding, strict=False)
                 end = max(start, self.offset_at(change.end, encoding, strict=False))
                 edits.append((start, end, change.text, self.text))
+                applied.append(TextChange(start, end, change.text, self.text))
                 self.text = self.text[:start] + change.text + self.text[end:]
                 self._reindex(start, end, change.text)
         self.version = version
         self._update_syntax(edits)
+        return applied
 
     def _update_syntax(self, edits: list[tuple[int, int, str, str] | str]) -> None:
         """Edit the tree along with the text, then re-parse once. A document that lost its tree keeps

@@ -25,9 +25,10 @@ from copilot.assembly import SharedEngines, build_pipeline
 from copilot.documents import Document, DocumentStore, Encoding, Position, Snapshot, uri_path
 from copilot.errors import CopilotError
 from copilot.metrics import Metrics
+from copilot.nextedit.suggest import NextEdits
 from copilot.pipeline import CompletionResult, Pipeline
 
-from . import convert, publish
+from . import convert, nextedit, publish
 from .protocol import CopilotProtocol
 from .sync import OwnDocumentsProtocol, register_test_requests
 
@@ -73,6 +74,8 @@ class CopilotServer(LanguageServer):
             protocol_cls=ServerProtocol,
         )
         self.documents = DocumentStore()
+        self.next_edits = NextEdits()
+        self.edit_stats = nextedit.EditStats()
         self.pipeline: Pipeline | None = None
         self.metrics: Metrics | None = None  # the pipeline's, kept once it stopped
         self.shared = shared  # the process's engines, when it serves many sessions (lsp/host.py)
@@ -233,6 +236,7 @@ class CopilotServer(LanguageServer):
             "remote": remote,
             "alerts": self.alerts,
             "state": {**self.pipeline.state_sizes(), "open_documents": len(self.documents)},
+            "next_edit": self.edit_stats.snapshot(),
         }
 
     def report_alerts(self) -> None:
@@ -306,6 +310,7 @@ def create_server(
     With ``shared``, one session of many in this process (``lsp/host.py``), named ``session``."""
     server = CopilotServer(config, problems, shared=shared, session=session)
     register_test_requests(server, server.documents)  # only with COPILOT_LSP_TEST_REQUESTS=1
+    nextedit.register(server)
 
     @server.feature(types.INITIALIZE)
     def initialize(ls: CopilotServer, params: types.InitializeParams) -> None:
@@ -343,7 +348,8 @@ def create_server(
         changes = convert.changes(params.content_changes)
         try:
             document = ls.documents.get(uri)
-            document.apply(changes, params.text_document.version, ls.encoding)
+            applied = document.apply(changes, params.text_document.version, ls.encoding)
+            ls.next_edits.changed(document.uri, applied, document.version)
             ls.sync_ms[document.uri] = (time.perf_counter() - started) * 1000
         except CopilotError as exc:
             log.error("%s", exc)
@@ -357,6 +363,7 @@ def create_server(
         closed = ls.documents.close(params.text_document.uri)
         uri = closed.uri if closed is not None else params.text_document.uri
         ls.sync_ms.pop(uri, None)
+        ls.next_edits.forget(uri)
         if ls.pipeline:
             ls.pipeline.forget(uri)
 

@@ -1,0 +1,109 @@
+"""Next-edit suggestions without a model: from the user's last edit, the edits that repeat it
+(a rename's other occurrences, a repeated change's other places), nearest first.
+
+Never where the user is typing (the lines of the edit in progress), never one the user
+rejected at that place, never on a document version other than the one asked about.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
+
+from ..documents import Document, TextChange
+from .history import EditEvent, EditHistory
+from .rename import Replacement, propagate
+from .repeated import apply_elsewhere, learn
+
+MAX_SUGGESTIONS = 20
+RECENT_S = 300.0  # an edit older than this is not what the user is doing now
+MAX_TEXT = 1_000_000  # characters: past this, no suggestions (bounded time on huge files)
+MAX_REJECTED = 1000
+MAX_OFFERED = 256
+
+
+class NextEdits:
+    """Per editor session: the edit history, what was offered, what was rejected."""
+
+    def __init__(self) -> None:
+        self.history = EditHistory()
+        self._rejected: OrderedDict[tuple[str, str, str, str], None] = OrderedDict()
+        self._offered: OrderedDict[int, list[tuple[str, str, str, str]]] = OrderedDict()
+        self._next_id = 1
+
+    def changed(self, uri: str, changes: Iterable[TextChange], version: int) -> None:
+        now = time.monotonic()
+        for change in changes:
+            self.history.record(uri, change, version, now)
+
+    def forget(self, uri: str) -> None:
+        self.history.forget(uri)
+
+    def suggest(self, document: Document, others: Iterable[Document]) -> tuple[int, list[Replacement]]:
+        """The edits to offer after the last edit in ``document`` (at its current version):
+        a request id and the replacements, nearest first (in this document first)."""
+        event = self.history.newest()
+        if (
+            event is None
+            or event.uri != document.uri
+            or time.monotonic() - event.at > RECENT_S
+            or len(document.text) > MAX_TEXT
+        ):
+            return 0, []
+        earlier = self.history.events()[1:]
+        found = [r for r in propagate(event, document, others, earlier) if not _typing_there(r, event, document)]
+        if not found:
+            pattern = learn(event, document.text)
+            if pattern is not None:
+                found = apply_elsewhere(pattern, event, document.text, document.uri, document.version)
+        texts = {d.uri: d.text for d in [document, *others]}
+        offered = []
+        for replacement in found:
+            key = _place(replacement, texts.get(replacement.uri, ""))
+            if key not in self._rejected:
+                offered.append((replacement, key))
+            if len(offered) == MAX_SUGGESTIONS:
+                break
+        if not offered:
+            return 0, []
+        request_id = self._next_id
+        self._next_id += 1
+        self._offered[request_id] = [key for _, key in offered]
+        while len(self._offered) > MAX_OFFERED:
+            self._offered.popitem(last=False)
+        return request_id, [replacement for replacement, _ in offered]
+
+    def rejected(self, request_id: int) -> bool:
+        """The user dismissed what ``request_id`` offered: never offer it at those places again."""
+        keys = self._offered.pop(request_id, None)
+        if keys is None:
+            return False
+        for key in keys:
+            self._rejected[key] = None
+        while len(self._rejected) > MAX_REJECTED:
+            self._rejected.popitem(last=False)
+        return True
+
+    def accepted(self, request_id: int) -> bool:
+        return self._offered.pop(request_id, None) is not None
+
+
+def _typing_there(replacement: Replacement, event: EditEvent, document: Document) -> bool:
+    """Whether ``replacement`` touches the line the user is editing now."""
+    if replacement.uri != event.uri:
+        return False
+    text = document.text
+    line_start = text.rfind("\n", 0, event.start) + 1
+    line_end = text.find("\n", event.end)
+    line_end = len(text) if line_end < 0 else line_end
+    return replacement.start <= line_end and replacement.end >= line_start
+
+
+def _place(replacement: Replacement, text: str) -> tuple[str, str, str, str]:
+    """A place as the user sees it: the document, the line's text, what is replaced, by what
+    (offsets move as the user types; the line's text does not, until it is edited)."""
+    line_start = text.rfind("\n", 0, replacement.start) + 1
+    line_end = text.find("\n", replacement.end)
+    line = text[line_start : len(text) if line_end < 0 else line_end]
+    return replacement.uri, line, text[replacement.start : replacement.end], replacement.new

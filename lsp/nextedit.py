@@ -1,0 +1,129 @@
+"""Next-edit suggestions over LSP: ``textDocument/copilotInlineEdit``, the request the Copilot
+language server answers and the Neovim clients of it speak.
+
+Params ``{textDocument: {uri, version}, position}``; result ``{edits: [{range, text,
+textDocument: {uri, version}, command}]}``, nearest first. A version other than the
+server's copy of the document gets no edits (the client's view is stale, or the server's).
+Each edit's command reports its acceptance; ``copilot/inlineEditEvent`` ``{requestId,
+event: "shown" | "rejected"}`` reports the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter, deque
+from typing import Any, Protocol
+
+from pygls.lsp.server import LanguageServer
+
+from copilot.documents import Document, DocumentStore, Encoding
+from copilot.errors import CopilotError
+from copilot.nextedit.rename import Replacement
+from copilot.nextedit.suggest import NextEdits
+
+log = logging.getLogger(__name__)
+
+INLINE_EDIT_METHOD = "textDocument/copilotInlineEdit"
+INLINE_EDIT_EVENT_METHOD = "copilot/inlineEditEvent"  # client -> server: shown / rejected
+ACCEPT_EDIT_COMMAND = "copilot.inlineEditAccepted"
+EVENTS = ("shown", "accepted", "rejected")
+
+
+class Session(Protocol):
+    documents: DocumentStore
+    next_edits: NextEdits
+    edit_stats: EditStats
+
+    @property
+    def encoding(self) -> Encoding: ...
+
+
+class EditStats:
+    """What ``copilot/stats`` reports of next edits: requests, suggestions, the editor's events,
+    and the time to answer (the last 1,000 requests)."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.latency_ms: deque[float] = deque(maxlen=1000)
+
+    def snapshot(self) -> dict[str, Any]:
+        ordered = sorted(self.latency_ms)
+
+        def at(q: float) -> float | None:
+            return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2) if ordered else None
+
+        return {**self.counts, "latency_ms": {"p50": at(0.5), "p95": at(0.95), "n": len(ordered)}}
+
+
+def register(server: LanguageServer) -> None:
+    @server.feature(INLINE_EDIT_METHOD)
+    def inline_edit(ls: Session, params: Any) -> dict[str, Any]:
+        return answer(ls, params)
+
+    @server.feature(INLINE_EDIT_EVENT_METHOD)
+    def inline_edit_event(ls: Session, params: Any) -> None:
+        """``{"requestId": int, "event": "shown" | "rejected"}``"""
+        event(ls, getattr(params, "requestId", None), getattr(params, "event", None))
+
+    @server.command(ACCEPT_EDIT_COMMAND)
+    def edit_accepted(ls: Session, *arguments: Any) -> None:
+        event(ls, arguments[0] if arguments else None, "accepted")
+
+
+def answer(session: Session, params: Any) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        uri = params.textDocument.uri
+        version = getattr(params.textDocument, "version", None)
+    except AttributeError:
+        log.warning("%s needs textDocument.uri (and version)", INLINE_EDIT_METHOD)
+        return {"edits": []}
+    session.edit_stats.counts["requests"] += 1
+    try:
+        document = session.documents.get(uri)
+    except CopilotError as exc:
+        log.debug("%s", exc)
+        return {"edits": []}
+    if version is not None and version != document.version:
+        session.edit_stats.counts["stale"] += 1
+        return {"edits": []}
+    others = [session.documents.get(other) for other in session.documents.uris() if other != document.uri]
+    request_id, replacements = session.next_edits.suggest(document, others)
+    documents = {d.uri: d for d in [document, *others]}
+    edits = [_edit(r, documents[r.uri], session.encoding, request_id) for r in replacements if r.uri in documents]
+    session.edit_stats.latency_ms.append((time.perf_counter() - started) * 1000)
+    if edits:
+        session.edit_stats.counts["answered_with_edits"] += 1
+        session.edit_stats.counts["edits_offered"] += len(edits)
+        for replacement in replacements:
+            session.edit_stats.counts[f"kind_{replacement.kind}"] += 1
+    return {"edits": edits}
+
+
+def _edit(replacement: Replacement, document: Document, encoding: Encoding, request_id: int) -> dict[str, Any]:
+    start = document.position_at(replacement.start, encoding)
+    end = document.position_at(replacement.end, encoding)
+    return {
+        "range": {
+            "start": {"line": start.line, "character": start.character},
+            "end": {"line": end.line, "character": end.character},
+        },
+        "text": replacement.new,
+        "textDocument": {"uri": document.uri, "version": document.version},
+        "command": {"title": "Accept edit", "command": ACCEPT_EDIT_COMMAND, "arguments": [request_id]},
+    }
+
+
+def event(session: Session, request_id: Any, name: Any) -> None:
+    """The editor showed, accepted or rejected what ``request_id`` offered."""
+    if not isinstance(request_id, int) or name not in EVENTS:
+        session.edit_stats.counts["events_malformed"] += 1
+        return
+    if name == "rejected":
+        known = session.next_edits.rejected(request_id)
+    elif name == "accepted":
+        known = session.next_edits.accepted(request_id)
+    else:
+        known = True
+    session.edit_stats.counts[f"events_{name}" if known else "events_ignored"] += 1
