@@ -18,6 +18,7 @@ from .context.retrieval import Retriever
 from .documents import DocumentStore
 from .errors import ModelError
 from .inference.engine import LocalEngine, open_engine
+from .nextedit.model import ModelEdits
 from .pipeline import Pipeline
 from .remote.backend import RemoteBackend
 from .remote.escalation import Escalation, template_for
@@ -37,7 +38,9 @@ class SharedEngines:
 
     def acquire(self, config: Config) -> LocalEngine:
         """The engine for ``config``'s model settings; ModelError when the model cannot be used."""
-        key = EngineKey(paths.model_path(config), config.model, config.speculative)
+        return self.acquire_key(EngineKey(paths.model_path(config), config.model, config.speculative))
+
+    def acquire_key(self, key: EngineKey) -> LocalEngine:
         with self._lock:
             engine, users = self._engines.get(key, (None, 0))
             if engine is None:
@@ -100,12 +103,20 @@ def build_pipeline(
         settings.memory_entries if settings.enabled else 0,
     )
     escalation = open_escalation(config, root)
+    next_edit, next_edit_error = open_next_edit(config, shared, session)
     retriever = None
     if engine is not None and documents is not None:
         vocabulary = engine.vocabulary
         retriever = Retriever(documents, config.context, root, vocabulary.encode, vocabulary.fim, vocabulary.repo_level)
         retriever.start()
-    on_close = (lambda: shared.release(engine)) if shared is not None and engine is not None else None
+    on_close = None
+    if shared is not None:
+        held = [e for e in (engine, next_edit.engine if next_edit is not None else None) if e is not None]
+
+        def on_close() -> None:
+            for each in held:
+                shared.release(each)
+
     return Pipeline(
         config,
         engine,
@@ -115,7 +126,49 @@ def build_pipeline(
         escalation=escalation,
         session=session,
         on_close=on_close,
+        next_edit=next_edit,
+        next_edit_error=next_edit_error,
     )
+
+
+def next_edit_key(config: Config) -> EngineKey | None:
+    """The next-edit model's engine settings: its own context, two sequences (it rewrites
+    for one document at a time per editor), prompt-lookup drafts; None without one."""
+    path = paths.next_edit_model_path(config)
+    if path is None or not config.next_edit.enabled:
+        return None
+    model = ModelSettings(
+        path=str(path),
+        n_ctx=config.next_edit.n_ctx,
+        n_threads=config.model.n_threads,
+        n_gpu_layers=config.model.n_gpu_layers,
+        kv_slots=2,
+    )
+    return EngineKey(path, model, SpeculativeSettings(lookup=True))
+
+
+def open_next_edit(config: Config, shared: SharedEngines | None, session: str) -> tuple[ModelEdits | None, str]:
+    """The next-edit model when ``next_edit.model`` names one; else None, and why not when
+    it cannot be used (the edits that repeat the last one are found without it)."""
+    key = next_edit_key(config)
+    if key is None:
+        return None, ""
+    if not key.path.is_file():
+        error = f"next_edit.model {config.next_edit.model!r}: no such file {key.path} (`copilot-lsp models pull`)"
+        log.error("no next-edit model: %s", error)
+        return None, error
+    engine: LocalEngine | None = None
+    try:
+        engine = shared.acquire_key(key) if shared is not None else open_engine(key.path, key.model, key.speculative)
+        model = ModelEdits(engine, config.next_edit, session)
+        model.check()
+    except ModelError as exc:
+        log.error("no next-edit model: %s", exc)
+        if engine is not None:
+            shared.release(engine) if shared is not None else engine.stop()
+        return None, str(exc)
+    log.info("next-edit model %s", key.path.name)
+    return model, ""
 
 
 def open_escalation(config: Config, root: Path | None) -> Escalation | None:

@@ -141,6 +141,14 @@ class ServiceSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     idle_shutdown_s: Annotated[float, msgspec.Meta(ge=5, le=86400)] = 600.0  # the service leaves after this long unused
 
 
+class NextEditSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    enabled: bool = True  # answer textDocument/copilotInlineEdit: the edits that repeat the last one
+    model: str = ""  # a next-edit model (Sweep format): a GGUF path or a catalogue name; "": none
+    n_ctx: Count = 4096  # the next-edit model's context, tokens
+    max_tokens: Count = 256  # of the model's rewrite of the lines around the cursor
+    max_ms: Amount = 3000.0  # the model's whole answer, at most; 0: no limit
+
+
 class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     model: ModelSettings = ModelSettings()
     completion: CompletionSettings = CompletionSettings()
@@ -150,6 +158,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     remote: RemoteSettings = RemoteSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     service: ServiceSettings = ServiceSettings()
+    next_edit: NextEditSettings = NextEditSettings()
     log: LogSettings = LogSettings()
 
 

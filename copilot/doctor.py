@@ -102,6 +102,29 @@ def check_draft(config: Config, target: TokenizerIdentity | None) -> list[Check]
     return [Check(name="draft model", ok=True, detail=f"{path} ({info.name}, the model's tokens)")]
 
 
+def check_next_edit(config: Config) -> Check:
+    """Next-edit suggestions: propagation always; the model part only with a next-edit model."""
+    from .inference.vocabulary import Vocabulary
+
+    settings = config.next_edit
+    if not settings.enabled:
+        return Check(name="next edits", ok=True, detail="off (next_edit.enabled = false)")
+    path = paths.next_edit_model_path(config)
+    pull = "copilot-lsp models pull sweep-next-edit-0.5b, then next_edit.model = \"sweep-next-edit-0.5b\""
+    if path is None:
+        detail = "renames and repeated changes only: no next-edit model (next_edit.model), so none is asked"
+        return Check(name="next edits", ok=True, detail=detail, fix=f"for the model part: {pull}")
+    fix = f"set next_edit.model to a next-edit GGUF of the Sweep format, or to \"\" for none ({pull})"
+    try:
+        vocabulary = Vocabulary(path)
+    except CopilotError as exc:
+        return Check(name="next edits", ok=False, detail=f"next_edit.model: {exc}", fix=fix)
+    if vocabulary.fim.file_sep < 0:
+        detail = f"{path} has no <|file_sep|> token: not a next-edit model of the Sweep format"
+        return Check(name="next edits", ok=False, detail=detail, fix=fix)
+    return Check(name="next edits", ok=True, detail=f"renames, repeated changes and the model {path}")
+
+
 def check_cache(config: Config) -> Check:
     if not config.cache.enabled:
         return Check(name="cache", ok=True, detail="disabled by cache.enabled = false")
@@ -173,6 +196,7 @@ def run_checks(config: Config, config_file: Path) -> list[Check]:
     return [
         *check_config(config_file),
         *check_model(config),
+        check_next_edit(config),
         check_cache(config),
         *check_log(config),
         check_grammars(),

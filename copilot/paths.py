@@ -115,6 +115,25 @@ def model_path(config: Config) -> Path:
     return Path(os.path.expanduser(config.model.path)) if config.model.path else default_model()
 
 
+def pulled_models_dir() -> Path:
+    """Where ``copilot-lsp models pull`` puts models."""
+    return data_dir() / "models"
+
+
+def next_edit_model_path(config: Config) -> Path | None:
+    """The next-edit model ``next_edit.model`` names (a catalogue name resolves to where
+    ``models pull`` puts it); None when none is set."""
+    from .inference.catalogue import models
+
+    name = config.next_edit.model
+    if not name:
+        return None
+    entry = models().get(name)
+    if entry is not None and not entry.embedded:
+        return pulled_models_dir() / entry.file
+    return Path(os.path.expanduser(name))
+
+
 def completion_cache_dir(config: Config) -> Path:
     """The LMDB completion cache's folder: ``cache.dir``, or the per-user cache directory."""
     return Path(os.path.expanduser(config.cache.dir)) if config.cache.dir else cache_dir() / "completions"

@@ -54,6 +54,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                 "in_use": path.resolve() == configured,
                 "path": str(path),
                 "source": "embedded" if entry.embedded else f"hf:{entry.repo}/{entry.file}",
+                "task": entry.task,
             }
         )
     known = {Path(r["path"]).resolve() for r in rows}
@@ -71,19 +72,27 @@ def cmd_list(args: argparse.Namespace) -> int:
                 "in_use": path.resolve() == configured,
                 "path": str(path),
                 "source": "local file",
+                "task": "",
             }
         )
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
     print(f"{'':2}{'name':<22} {'params':>8}  {'draft':<20} {'installed':<9}  source")
+    next_edit = paths.next_edit_model_path(args.settings)
     for row in rows:
-        mark = "*" if row["in_use"] else " "
+        in_use = row["in_use"] or (next_edit is not None and Path(row["path"]).resolve() == next_edit.resolve())
+        mark = "*" if in_use else " "
         params = f"{row['parameters_b']:.2f}B" if row["parameters_b"] >= 0.1 else f"{row['parameters_b'] * 1000:.1f}M"
         params = params if row["parameters_b"] else "?"
         installed = "yes" if row["installed"] else "-"
-        print(f"{mark} {row['name']:<22} {params:>8}  {row['draft'] or '-':<20} {installed:<9}  {row['source']}")
-    print(f"\n* in use (model.path). Pulled models go to {models_dir()}.")
+        task = "  (next edits)" if row["task"] == "next_edit" else ""
+        print(f"{mark} {row['name']:<22} {params:>8}  {row['draft'] or '-':<20} {installed:<9}  {row['source']}{task}")
+    print(f"\n* in use (model.path, next_edit.model). Pulled models go to {models_dir()}.")
+    if next_edit is None:
+        print("Next edits: renames and repeated changes only; for the model part pull a next-edit model and set")
+        print("next_edit.model (e.g. `copilot-lsp models pull sweep-next-edit-0.5b`,")
+        print('next_edit.model = "sweep-next-edit-0.5b").')
     return 0
 
 
@@ -199,10 +208,14 @@ def cmd_use(args: argparse.Namespace) -> int:
     import tomlkit
 
     path = resolve(args.model).resolve()
+    entry = next((e for e in models().values() if installed_path(e).resolve() == path), None)
+    if entry is not None and entry.task == "next_edit":
+        raise ModelError(
+            f"{args.model} is a next-edit model, not a completion model: set next_edit.model = {args.model!r} instead"
+        )
     info = read_info(path)
     Vocabulary(path)  # llama.cpp can load it and it has FIM tokens, or a clear error
     draft = ""
-    entry = next((e for e in models().values() if installed_path(e).resolve() == path), None)
     if entry and entry.draft and entry.use_draft and installed_path(models()[entry.draft]).is_file():
         candidate = installed_path(models()[entry.draft]).resolve()
         if not draft_mismatch(info, read_info(candidate)):

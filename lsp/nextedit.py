@@ -17,10 +17,11 @@ from typing import Any, Protocol
 
 from pygls.lsp.server import LanguageServer
 
-from copilot.documents import Document, DocumentStore, Encoding
+from copilot.documents import Document, DocumentStore, Encoding, Position
 from copilot.errors import CopilotError
 from copilot.nextedit.rename import Replacement
-from copilot.nextedit.suggest import NextEdits
+from copilot.nextedit.suggest import NextEdits, touches_typing
+from copilot.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ class Session(Protocol):
     documents: DocumentStore
     next_edits: NextEdits
     edit_stats: EditStats
+    pipeline: Pipeline | None
 
     @property
     def encoding(self) -> Encoding: ...
@@ -58,8 +60,8 @@ class EditStats:
 
 def register(server: LanguageServer) -> None:
     @server.feature(INLINE_EDIT_METHOD)
-    def inline_edit(ls: Session, params: Any) -> dict[str, Any]:
-        return answer(ls, params)
+    async def inline_edit(ls: Session, params: Any) -> dict[str, Any]:
+        return await answer(ls, params)
 
     @server.feature(INLINE_EDIT_EVENT_METHOD)
     def inline_edit_event(ls: Session, params: Any) -> None:
@@ -71,11 +73,12 @@ def register(server: LanguageServer) -> None:
         event(ls, arguments[0] if arguments else None, "accepted")
 
 
-def answer(session: Session, params: Any) -> dict[str, Any]:
+async def answer(session: Session, params: Any) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         uri = params.textDocument.uri
         version = getattr(params.textDocument, "version", None)
+        position = getattr(params, "position", None)
     except AttributeError:
         log.warning("%s needs textDocument.uri (and version)", INLINE_EDIT_METHOD)
         return {"edits": []}
@@ -88,8 +91,22 @@ def answer(session: Session, params: Any) -> dict[str, Any]:
     if version is not None and version != document.version:
         session.edit_stats.counts["stale"] += 1
         return {"edits": []}
+    pipeline = session.pipeline
+    if pipeline is not None and not pipeline.config.next_edit.enabled:
+        return {"edits": []}
     others = [session.documents.get(other) for other in session.documents.uris() if other != document.uri]
-    request_id, replacements = session.next_edits.suggest(document, others)
+    found = session.next_edits.propose(document, others)
+    event = session.next_edits.recent(document)
+    if not found and event is not None and pipeline is not None and pipeline.next_edit is not None:
+        cursor = _offset(document, position, session.encoding, default=event.end)
+        try:
+            proposed = await pipeline.next_edit.suggest(document, cursor, session.next_edits.history.events())
+        except CopilotError as exc:
+            log.warning("next-edit model: %s", exc)
+            proposed = []
+        found = [r for r in proposed if not touches_typing(r, event)]
+        session.edit_stats.counts["model_requests"] += 1
+    request_id, replacements = session.next_edits.offer(found, [document, *others])
     documents = {d.uri: d for d in [document, *others]}
     edits = [_edit(r, documents[r.uri], session.encoding, request_id) for r in replacements if r.uri in documents]
     session.edit_stats.latency_ms.append((time.perf_counter() - started) * 1000)
@@ -99,6 +116,14 @@ def answer(session: Session, params: Any) -> dict[str, Any]:
         for replacement in replacements:
             session.edit_stats.counts[f"kind_{replacement.kind}"] += 1
     return {"edits": edits}
+
+
+def _offset(document: Document, position: Any, encoding: Encoding, default: int) -> int:
+    try:
+        at = Position(line=int(position.line), character=int(position.character))
+    except (AttributeError, TypeError, ValueError):
+        return default
+    return document.offset_at(at, encoding, strict=False)
 
 
 def _edit(replacement: Replacement, document: Document, encoding: Encoding, request_id: int) -> dict[str, Any]:

@@ -30,7 +30,7 @@ STAGING = ".downloads"
 
 
 def models_dir() -> Path:
-    return paths.data_dir() / "models"
+    return paths.pulled_models_dir()
 
 
 def installed_path(entry: CatalogueModel) -> Path:

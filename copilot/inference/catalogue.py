@@ -39,6 +39,7 @@ class CatalogueModel(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     parameters_b: float = 0.0  # billions
     draft: str = ""  # catalogue name of a smaller model with the same tokenizer
     use_draft: bool = True  # `models use` turns the draft on when it is installed
+    task: Literal["completion", "next_edit"] = "completion"  # next_edit: the Sweep next-edit format (next_edit.model)
 
     @property
     def embedded(self) -> bool:

@@ -66,7 +66,11 @@ def recommend(machine: Machine, catalogue: dict[str, CatalogueModel]) -> Recomme
     can offload to the GPU, else in RAM and fast enough on the CPU to answer while typing
     (within about a second per keystroke, or the smallest one)."""
     sizes = sorted(
-        (m for m in catalogue.items() if m[1].family == FAMILY and m[1].parameters_b <= LARGEST_FOR_TYPING),
+        (
+            m
+            for m in catalogue.items()
+            if m[1].family == FAMILY and m[1].task == "completion" and m[1].parameters_b <= LARGEST_FOR_TYPING
+        ),
         key=lambda item: item[1].parameters_b,
     )
     if not sizes:

@@ -40,9 +40,22 @@ class NextEdits:
     def forget(self, uri: str) -> None:
         self.history.forget(uri)
 
-    def suggest(self, document: Document, others: Iterable[Document]) -> tuple[int, list[Replacement]]:
-        """The edits to offer after the last edit in ``document`` (at its current version):
-        a request id and the replacements, nearest first (in this document first)."""
+    def propose(self, document: Document, others: Iterable[Document]) -> list[Replacement]:
+        """The edits that repeat the last edit in ``document`` (at its current version),
+        nearest first (in this document first): a rename's, else a repeated change's."""
+        event = self.recent(document)
+        if event is None:
+            return []
+        earlier = self.history.events()[1:]
+        found = [r for r in propagate(event, document, others, earlier) if not _typing_there(r, event, document)]
+        if not found:
+            pattern = learn(event, document.text)
+            if pattern is not None:
+                found = apply_elsewhere(pattern, event, document.text, document.uri, document.version)
+        return found
+
+    def recent(self, document: Document) -> EditEvent | None:
+        """The user's last edit, when it was in ``document``, lately, and the file is not huge."""
         event = self.history.newest()
         if (
             event is None
@@ -50,14 +63,13 @@ class NextEdits:
             or time.monotonic() - event.at > RECENT_S
             or len(document.text) > MAX_TEXT
         ):
-            return 0, []
-        earlier = self.history.events()[1:]
-        found = [r for r in propagate(event, document, others, earlier) if not _typing_there(r, event, document)]
-        if not found:
-            pattern = learn(event, document.text)
-            if pattern is not None:
-                found = apply_elsewhere(pattern, event, document.text, document.uri, document.version)
-        texts = {d.uri: d.text for d in [document, *others]}
+            return None
+        return event
+
+    def offer(self, found: list[Replacement], documents: Iterable[Document]) -> tuple[int, list[Replacement]]:
+        """``found`` less what the user rejected at the same place, under a new request id
+        (0 when nothing is left)."""
+        texts = {d.uri: d.text for d in documents}
         offered = []
         for replacement in found:
             key = _place(replacement, texts.get(replacement.uri, ""))
@@ -74,6 +86,11 @@ class NextEdits:
             self._offered.popitem(last=False)
         return request_id, [replacement for replacement, _ in offered]
 
+    def suggest(self, document: Document, others: Iterable[Document]) -> tuple[int, list[Replacement]]:
+        """``propose`` then ``offer``: the request id and the edits."""
+        others = list(others)
+        return self.offer(self.propose(document, others), [document, *others])
+
     def rejected(self, request_id: int) -> bool:
         """The user dismissed what ``request_id`` offered: never offer it at those places again."""
         keys = self._offered.pop(request_id, None)
@@ -87,6 +104,11 @@ class NextEdits:
 
     def accepted(self, request_id: int) -> bool:
         return self._offered.pop(request_id, None) is not None
+
+
+def touches_typing(replacement: Replacement, event: EditEvent) -> bool:
+    """Whether ``replacement`` would change what the user just wrote."""
+    return replacement.uri == event.uri and replacement.start < event.end and replacement.end > event.start
 
 
 def _typing_there(replacement: Replacement, event: EditEvent, document: Document) -> bool:

@@ -28,6 +28,7 @@ from ..errors import CopilotError, ModelUnavailable
 from ..inference import Engine
 from ..logs import REQUEST_ID
 from ..metrics import Metrics, RequestRecord, as_dict
+from ..nextedit.model import ModelEdits
 from ..remote.escalation import Escalation
 from .debounce import Debounce
 from .generating import Generator, cost_if_remote, owner_prefix
@@ -59,8 +60,12 @@ class Pipeline:
         escalation: Escalation | None = None,
         session: str = "",
         on_close: Callable[[], None] | None = None,
+        next_edit: ModelEdits | None = None,
+        next_edit_error: str = "",
     ) -> None:
         self.engine = engine
+        self.next_edit = next_edit  # the next-edit model, when one is configured and usable
+        self.next_edit_error = next_edit_error
         # The editor session this pipeline serves (one process may serve many): it names the
         # session's KV sequences in the shared engine, which are freed when it closes.
         self.session = session
@@ -118,12 +123,14 @@ class Pipeline:
             _run_soon(self.escalation.aclose())
         if self.retriever is not None:
             self.retriever.stop()
-        if self.engine is not None:
-            self.engine.forget_owners(owner_prefix(self.session))
+        engines = [e for e in (self.engine, self.next_edit.engine if self.next_edit else None) if e is not None]
+        for engine in engines:
+            engine.forget_owners(owner_prefix(self.session))
         if self._on_close is not None:
-            self._on_close()  # the engine's owner stops it once no pipeline uses it
-        elif self.engine is not None:
-            self.engine.stop()
+            self._on_close()  # the engines' owner stops them once no pipeline uses them
+        else:
+            for engine in engines:
+                engine.stop()
         self.cache.close()
 
     def opened(self, uri: str) -> None:
