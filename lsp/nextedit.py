@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from pygls.lsp.server import LanguageServer
@@ -43,11 +44,20 @@ class Session(Protocol):
 
 class EditStats:
     """What ``copilot/stats`` reports of next edits: requests, suggestions, the editor's events,
-    and the time to answer (the last 1,000 requests)."""
+    and the time to answer (the last 1,000 requests). Each count also goes to the session's
+    metrics as ``next_edit_<name>`` (``mirror``), so it reaches the process's totals and
+    Prometheus like the completions' counters."""
 
-    def __init__(self) -> None:
+    def __init__(self, mirror: Callable[[], Counter[str] | None] = lambda: None) -> None:
         self.counts: Counter[str] = Counter()
         self.latency_ms: deque[float] = deque(maxlen=1000)
+        self._mirror = mirror
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.counts[name] += n
+        mirror = self._mirror()
+        if mirror is not None:
+            mirror[f"next_edit_{name}"] += n
 
     def snapshot(self) -> dict[str, Any]:
         ordered = sorted(self.latency_ms)
@@ -82,14 +92,14 @@ async def answer(session: Session, params: Any) -> dict[str, Any]:
     except AttributeError:
         log.warning("%s needs textDocument.uri (and version)", INLINE_EDIT_METHOD)
         return {"edits": []}
-    session.edit_stats.counts["requests"] += 1
+    session.edit_stats.count("requests", 1)
     try:
         document = session.documents.get(uri)
     except CopilotError as exc:
         log.debug("%s", exc)
         return {"edits": []}
     if version is not None and version != document.version:
-        session.edit_stats.counts["stale"] += 1
+        session.edit_stats.count("stale", 1)
         return {"edits": []}
     pipeline = session.pipeline
     if pipeline is not None and not pipeline.config.next_edit.enabled:
@@ -105,16 +115,16 @@ async def answer(session: Session, params: Any) -> dict[str, Any]:
             log.warning("next-edit model: %s", exc)
             proposed = []
         found = [r for r in proposed if not touches_typing(r, event)]
-        session.edit_stats.counts["model_requests"] += 1
+        session.edit_stats.count("model_requests", 1)
     request_id, replacements = session.next_edits.offer(found, [document, *others])
     documents = {d.uri: d for d in [document, *others]}
     edits = [_edit(r, documents[r.uri], session.encoding, request_id) for r in replacements if r.uri in documents]
     session.edit_stats.latency_ms.append((time.perf_counter() - started) * 1000)
     if edits:
-        session.edit_stats.counts["answered_with_edits"] += 1
-        session.edit_stats.counts["edits_offered"] += len(edits)
+        session.edit_stats.count("answered_with_edits", 1)
+        session.edit_stats.count("edits_offered", len(edits))
         for replacement in replacements:
-            session.edit_stats.counts[f"kind_{replacement.kind}"] += 1
+            session.edit_stats.count(f"kind_{replacement.kind}", 1)
     return {"edits": edits}
 
 
@@ -143,7 +153,7 @@ def _edit(replacement: Replacement, document: Document, encoding: Encoding, requ
 def event(session: Session, request_id: Any, name: Any) -> None:
     """The editor showed, accepted or rejected what ``request_id`` offered."""
     if not isinstance(request_id, int) or name not in EVENTS:
-        session.edit_stats.counts["events_malformed"] += 1
+        session.edit_stats.count("events_malformed", 1)
         return
     if name == "rejected":
         known = session.next_edits.rejected(request_id)
@@ -151,4 +161,4 @@ def event(session: Session, request_id: Any, name: Any) -> None:
         known = session.next_edits.accepted(request_id)
     else:
         known = True
-    session.edit_stats.counts[f"events_{name}" if known else "events_ignored"] += 1
+    session.edit_stats.count(f"events_{name}" if known else "events_ignored", 1)

@@ -75,7 +75,7 @@ class CopilotServer(LanguageServer):
         )
         self.documents = DocumentStore()
         self.next_edits = NextEdits()
-        self.edit_stats = nextedit.EditStats()
+        self.edit_stats = nextedit.EditStats(lambda: self.pipeline.metrics.counts if self.pipeline else None)
         self.pipeline: Pipeline | None = None
         self.metrics: Metrics | None = None  # the pipeline's, kept once it stopped
         self.shared = shared  # the process's engines, when it serves many sessions (lsp/host.py)

@@ -102,6 +102,8 @@ async def test_a_stale_version_gets_no_edits_and_a_rejected_one_is_not_offered_a
     counts = stats.next_edit
     assert (counts.stale, counts.events_shown, counts.events_rejected, counts.kind_rename) == (1, 1, 1, 1)
     assert (counts.requests, counts.latency_ms.n) == (3, 2)  # the stale one is not timed
+    # and in the session's counters, which reach Prometheus and the process's totals
+    assert (stats.counts.next_edit_events_rejected, stats.counts.next_edit_stale) == (1, 1)
 
 
 async def test_a_repeated_change_is_offered_and_its_acceptance_is_counted(client: LanguageClient) -> None:
