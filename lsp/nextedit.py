@@ -75,8 +75,10 @@ def register(server: LanguageServer) -> None:
 
     @server.feature(INLINE_EDIT_EVENT_METHOD)
     def inline_edit_event(ls: Session, params: Any) -> None:
-        """``{"requestId": int, "event": "shown" | "rejected"}``"""
-        event(ls, getattr(params, "requestId", None), getattr(params, "event", None))
+        """``{"requestId": int, "event": "shown" | "rejected", "index"?: int}`` (``index``: which
+        of the request's edits, 0 by default: the one shown)"""
+        index = getattr(params, "index", 0)
+        event(ls, getattr(params, "requestId", None), getattr(params, "event", None), index)
 
     @server.command(ACCEPT_EDIT_COMMAND)
     def edit_accepted(ls: Session, *arguments: Any) -> None:
@@ -150,13 +152,13 @@ def _edit(replacement: Replacement, document: Document, encoding: Encoding, requ
     }
 
 
-def event(session: Session, request_id: Any, name: Any) -> None:
+def event(session: Session, request_id: Any, name: Any, index: Any = 0) -> None:
     """The editor showed, accepted or rejected what ``request_id`` offered."""
-    if not isinstance(request_id, int) or name not in EVENTS:
+    if not isinstance(request_id, int) or name not in EVENTS or not isinstance(index, int):
         session.edit_stats.count("events_malformed", 1)
         return
     if name == "rejected":
-        known = session.next_edits.rejected(request_id)
+        known = session.next_edits.rejected(request_id, index)
     elif name == "accepted":
         known = session.next_edits.accepted(request_id)
     else:

@@ -91,13 +91,14 @@ class NextEdits:
         others = list(others)
         return self.offer(self.propose(document, others), [document, *others])
 
-    def rejected(self, request_id: int) -> bool:
-        """The user dismissed what ``request_id`` offered: never offer it at those places again."""
+    def rejected(self, request_id: int, index: int = 0) -> bool:
+        """The user dismissed the ``index``-th edit ``request_id`` offered (the one shown: the
+        nearest, unless the editor says otherwise): never offer it at that place again. The
+        others of the request, which the user may not have seen, stay offered."""
         keys = self._offered.pop(request_id, None)
-        if keys is None:
+        if keys is None or not 0 <= index < len(keys):
             return False
-        for key in keys:
-            self._rejected[key] = None
+        self._rejected[keys[index]] = None
         while len(self._rejected) > MAX_REJECTED:
             self._rejected.popitem(last=False)
         return True

@@ -18,7 +18,10 @@ def test_a_rejected_suggestion_is_not_offered_again_at_that_place() -> None:
     type_over(edits, doc, TEXT.index("value"), "value", "amount")
     request_id, first = edits.suggest(doc, [])
     assert len(first) == 3
-    assert edits.rejected(request_id)
+    assert edits.rejected(request_id)  # the one shown: the nearest
+    assert [line for _, line, _, _ in suggested(edits, doc)] == [2, 3]  # the others, not seen, stay
+    request_id, _ = edits.suggest(doc, [])
+    assert edits.rejected(request_id, 1) and edits.rejected(edits.suggest(doc, [])[0])
     assert suggested(edits, doc) == []
     # the same rename elsewhere, later, is still offered there
     other = open_doc(TEXT, "file:///w/second.py")

@@ -10,6 +10,8 @@ M.defaults = {
   filetypes = { ["*"] = true }, -- e.g. { ["*"] = true, markdown = false }
   init_options = vim.empty_dict(), -- the server's settings (README, Configuration), sent as initializationOptions
   highlight = "Comment",
+  next_edit = true, -- next-edit suggestions: the other places the last edit implies (a rename, a repeated change)
+  next_edit_debounce_ms = 250, -- wait after the last change before asking for them
   keymaps = {
     accept = "<Tab>",
     accept_word = "<M-Right>",
@@ -19,6 +21,10 @@ M.defaults = {
     prev = "<M-[>",
     trigger = "<M-\\>",
     generate = "<M-CR>",
+    -- next edits, in normal and insert mode
+    next_edit_jump = "<M-e>",
+    next_edit_accept = "<M-y>",
+    next_edit_dismiss = "<M-x>",
   },
 }
 
@@ -31,6 +37,8 @@ local checks = {
   filetypes = "table",
   init_options = "table",
   highlight = "string",
+  next_edit = "boolean",
+  next_edit_debounce_ms = "number",
   keymaps = "table",
 }
 
@@ -111,8 +119,8 @@ function M.resolve(opts)
     elseif key == "init_options" and next(value) ~= nil and vim.islist(value) then
       local message = "copilot_lsp: option \"init_options\" must be a table of settings by name, got a list"
       table.insert(errors, message .. ": using the default")
-    elseif key == "debounce_ms" and value < 0 then
-      table.insert(errors, "copilot_lsp: option \"debounce_ms\" must be >= 0: using the default")
+    elseif (key == "debounce_ms" or key == "next_edit_debounce_ms") and value < 0 then
+      table.insert(errors, ("copilot_lsp: option %q must be >= 0: using the default"):format(key))
     else
       config[key] = value
     end

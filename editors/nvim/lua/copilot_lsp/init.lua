@@ -1,6 +1,6 @@
 -- copilot-lsp for Neovim: starts the server (or connects to a running one) per root directory,
 -- asks for inline completions while you type, shows them as ghost text, and accepts them
--- whole, by word or by line.
+-- whole, by word or by line. Next-edit suggestions: nextedit.lua.
 local config_mod = require("copilot_lsp.config")
 local ghost = require("copilot_lsp.ghost")
 
@@ -32,6 +32,8 @@ local function enabled_for(buf)
   end
   return value ~= false
 end
+
+M.enabled_for = enabled_for
 
 function M.client(buf)
   return vim.lsp.get_clients({ bufnr = buf or 0, name = NAME })[1]
@@ -344,6 +346,7 @@ function M.setup(opts)
   map(keys.prev, function() return M.cycle(-1) end)
   map(keys.trigger, function() M.request(nil, false) return true end)
   map(keys.generate, function() M.request(nil, true) return true end)
+  require("copilot_lsp.nextedit").setup(config)
   local group = vim.api.nvim_create_augroup("copilot_lsp", { clear = true })
   vim.api.nvim_create_autocmd("FileType", {
     group = group,
@@ -373,6 +376,7 @@ function M.toggle()
     for buf in pairs(M.state) do
       M.clear(buf)
     end
+    require("copilot_lsp.nextedit").clear()
   end
   vim.notify("copilot-lsp " .. (M.enabled and "enabled" or "disabled"))
 end
