@@ -50,7 +50,7 @@ run: $(RUN_STAMP)
 
 # Every bench suite once with tiny settings: checks the harness works, not the speed.
 # Suites that run llama.cpp's own server side by side need it built (once, cached).
-BENCH_SUITES := latency cache decode kv speculative batching context quality routing quant load shapes soak vocab
+BENCH_SUITES := latency cache decode kv speculative batching context quality routing quant load shapes soak vocab nextedit
 
 test: $(TEST_STAMP) peer
 	$(BIN)/python -m pytest -q

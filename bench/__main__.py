@@ -19,6 +19,7 @@ from . import (
     kv,
     latency,
     load,
+    nextedit,
     peer,
     quality,
     quant,
@@ -47,6 +48,7 @@ SUITES = {
     "traces": traces,
     "soak": soak,
     "vocab": vocab,
+    "nextedit": nextedit,
 }
 
 

@@ -75,10 +75,9 @@ def register(server: LanguageServer) -> None:
 
     @server.feature(INLINE_EDIT_EVENT_METHOD)
     def inline_edit_event(ls: Session, params: Any) -> None:
-        """``{"requestId": int, "event": "shown" | "rejected", "index"?: int}`` (``index``: which
-        of the request's edits, 0 by default: the one shown)"""
-        index = getattr(params, "index", 0)
-        event(ls, getattr(params, "requestId", None), getattr(params, "event", None), index)
+        """``{"requestId": int, "event": "shown" | "rejected", "edit"?: int}`` (``edit``: which of
+        the request's edits, 0 by default: the one shown)"""
+        event(ls, getattr(params, "requestId", None), getattr(params, "event", None), getattr(params, "edit", 0))
 
     @server.command(ACCEPT_EDIT_COMMAND)
     def edit_accepted(ls: Session, *arguments: Any) -> None:

@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,17 +31,21 @@ def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _model_services() -> set[int]:
-    """Pids of running ``copilot-lsp service run`` processes (any user's runtime folder)."""
+    """Pids of running ``copilot-lsp service run`` processes that tests started: their cache
+    folder is a temporary one (a user's own service, with its real folders, is never counted)."""
     found = set()
+    temporary = os.fsencode(f"XDG_CACHE_HOME={tempfile.gettempdir()}")
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 argv = (entry / "cmdline").read_bytes().split(b"\0")
+                ours = any(arg.endswith((b"copilot-lsp", b"copilot.lsp")) for arg in argv)
+                service = ours and b"service" in argv and b"run" in argv
+                environ = (entry / "environ").read_bytes().split(b"\0") if service else []
+                if any(var.startswith(temporary) for var in environ):
+                    found.add(int(entry.name))
             except OSError:
                 continue
-            ours = any(arg.endswith((b"copilot-lsp", b"copilot.lsp")) for arg in argv)
-            if ours and b"service" in argv and b"run" in argv:
-                found.add(int(entry.name))
     return found
 
 

@@ -30,6 +30,8 @@ MAX_OCCURRENCES = 200  # a name used more often than this is left to the editor'
 _FUNCTIONS = re.compile(r"function|method|lambda|closure|arrow|constructor")
 _ATTRIBUTES = frozenset({"attribute", "member_expression", "field_expression", "selector_expression"})
 _BINDING_PARENTS = re.compile(r"parameter|assignment|declarator|declaration|for_statement|for_in|as_pattern|import")
+# What holds several targets of one binding: `a, b = ...`, `for i, row in ...`, `(x, y) = ...`
+_UNPACKING = frozenset({"pattern_list", "tuple_pattern", "list_pattern", "list_splat_pattern", "tuple", "list"})
 
 
 @dataclass(frozen=True)
@@ -52,18 +54,29 @@ class Replacement:
     kind: str
 
 
-def rename_of(event: EditEvent, text: str) -> Rename | None:
-    """The rename ``event`` made, if its change lies inside one identifier before and after."""
+def _names(event: EditEvent, text: str) -> tuple[str, str, int, int]:
+    """The word around ``event``'s change before and after it, and where it is now."""
     start, end = event.start, event.end
     while start > 0 and _WORD.match(text[start - 1]):
         start -= 1
     while end < len(text) and _WORD.match(text[end]):
         end += 1
-    new = text[start:end]
-    old = text[start : event.start] + event.old + text[event.end : end]
+    return text[start : event.start] + event.old + text[event.end : end], text[start:end], start, end
+
+
+def rename_of(event: EditEvent, text: str) -> Rename | None:
+    """The rename ``event`` made, if its change lies inside one identifier before and after."""
+    old, new, start, end = _names(event, text)
     if old == new or not IDENTIFIER.match(old) or not IDENTIFIER.match(new):
         return None
     return Rename(old, new, start, end)
+
+
+def renaming(event: EditEvent, text: str) -> bool:
+    """Whether ``event`` retypes a name (or has deleted it so far): then the rename, or
+    nothing yet, is the next edit, never another kind of change."""
+    old, new, _, _ = _names(event, text)
+    return old != new and bool(IDENTIFIER.match(old)) and (new == "" or bool(IDENTIFIER.match(new)))
 
 
 def propagate(
@@ -122,8 +135,11 @@ def _functions_around(node: tree_sitter.Node) -> Iterator[tree_sitter.Node]:
 
 
 def _is_binding(node: tree_sitter.Node) -> bool:
-    """A parameter, an assignment's target, a declaration's name, a loop variable, an import."""
+    """A parameter, an assignment's target, a declaration's name, a loop variable, an import
+    (one of several unpacked targets too)."""
     parent = node.parent
+    while parent is not None and parent.type in _UNPACKING:
+        parent = parent.parent
     if parent is None or not _BINDING_PARENTS.search(parent.type):
         return False
     if "parameter" in parent.type or "import" in parent.type:
@@ -172,12 +188,21 @@ def _named(
         )
         if whole:
             node = tree.root_node.descendant_for_byte_range(at, after)
-            if node is not None and node.type.endswith("identifier") and node.start_byte == at:
+            if node is not None and node.type.endswith("identifier") and node.start_byte == at and not _label(node):
                 yield node
         at = source.find(needle, at + 1)
     for node in extra:
         if within.start_byte <= node.start_byte and node.end_byte <= within.end_byte:
             yield node
+
+
+def _label(node: tree_sitter.Node) -> bool:
+    """A keyword argument's name (``f(name=...)``) or an object literal's key: a label, not
+    a use of a variable."""
+    parent = node.parent
+    if parent is None or parent.type not in ("keyword_argument", "pair"):
+        return False
+    return node in (parent.child_by_field_name("name"), parent.child_by_field_name("key"))
 
 
 def _is_word_byte(byte: int) -> bool:
@@ -236,7 +261,7 @@ def _shadowed(
 def _occurs(
     syntax: SyntaxTree, text: str, name: str, scope: tree_sitter.Node, skip: Sequence[tree_sitter.Node] = ()
 ) -> bool:
-    return any(node not in skip for node in _named(syntax, text, name, scope))
+    return any(node not in skip and _attribute_object(node) is None for node in _named(syntax, text, name, scope))
 
 
 def _defined_at_top(syntax: SyntaxTree, text: str, name: str, edited: tree_sitter.Node) -> bool:

@@ -3,12 +3,14 @@ matched where it applies again (after Blue-Pencil, Miltner et al., OOPSLA 2019, 
 single example).
 
 ``print x`` -> ``print(x)``, ``foo(a)`` -> ``foo(a, timeout)``, ``x.get("k")`` -> ``x["k"]``:
-the two versions of the edited line are tokenized and diffed; the changed tokens, widened to
-the bracket group they sit in (with its callee) or else to their neighbours, are the pattern.
-In it, the operands (names and literals that are not a callee, a member name or a keyword)
-become holes that match any operand elsewhere (a name or literal with its ``.name``, ``(...)``
+the two versions of the edited line are tokenized and diffed; the changed tokens, grown until
+their brackets pair up and, when that has no name of its own, widened to the bracket group
+they sit in (with its callee) or else to their neighbours, are the pattern. In it, the
+operands the new text carries over (names and literals that are not a callee, a member name
+or a keyword) become holes that match any operand elsewhere (a name or literal with its ``.name``, ``(...)``
 and ``[...]`` suffixes) and are carried into the new text; everything else must match as it
-is. A pattern with nothing constant but punctuation is too general to suggest.
+is. A pattern with no name or keyword of its own is too general to suggest, and one with no
+operand carried over (a literal replaced by another) has nothing to generalise.
 """
 
 from __future__ import annotations
@@ -64,8 +66,9 @@ def _line_bounds(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 def learn(event: EditEvent, text: str) -> Pattern | None:
-    """The transformation ``event`` made on its line; None when it is not one line, or too
-    general to look for elsewhere."""
+    """The transformation ``event`` made on its line; None when it is not one line, has
+    nothing to generalise (no operand carried over: a literal replacement), or would match
+    nearly anything (no name or keyword of its own)."""
     line_start, line_end = _line_bounds(text, event.start, event.end)
     after_line = text[line_start:line_end]
     before_line = text[line_start : event.start] + event.old + text[event.end : line_end]
@@ -80,21 +83,15 @@ def learn(event: EditEvent, text: str) -> Pattern | None:
         tail += 1
     if head == len(before) and head == len(after):
         return None  # only spacing changed
-    first, last, grouped = _widen(before, head, len(before) - tail)
-    span = before[first:last]
-    holes: dict[str, int] = {}
-    match: list[str | int] = []
-    for i, token in enumerate(span):
-        index = first + i
-        if _operand(before, index):
-            match.append(holes.setdefault(token.text, len(holes)))
-        else:
-            match.append(token.text)
-    words = any(isinstance(item, str) and (item[0].isalnum() or item[0] in "_$") for item in match)
-    if not words and sum(isinstance(item, str) for item in match) < 2:
-        return None  # nothing but holes and a bracket: it would match nearly anything
-    # The new text of the span: the after line from the span's first token to its last.
+    first, last = _balance(before, head, len(before) - tail)
+    grouped = True  # by its own brackets: no anchoring to the line
+    if not _words(_classify(before, first, last, after, first, last - len(before) + len(after))[0]):
+        first, last, grouped = _widen(before, first, last)
     after_first, after_last = first, last - len(before) + len(after)
+    match, holes = _classify(before, first, last, after, after_first, after_last)
+    if not holes or not _words(match):
+        return None
+    # The new text of the span: the after line from the span's first token to its last.
     if after_last <= after_first:
         piece_start = after[after_first - 1].end if after_first > 0 else 0
         piece_end = piece_start
@@ -110,6 +107,49 @@ def learn(event: EditEvent, text: str) -> Pattern | None:
     output_pieces = tuple(piece for piece in output if piece != "")
     anchored = not grouped
     return Pattern(tuple(match), output_pieces, anchored and first == 0, anchored and last == len(before))
+
+
+def _classify(
+    before: list[Token], first: int, last: int, after: list[Token], after_first: int, after_last: int
+) -> tuple[list[str | int], dict[str, int]]:
+    """The span ``before[first:last]`` as a pattern: operands the new text carries over
+    become holes; everything else (an operand the edit replaced too) must match as it is."""
+    carried = {token.text for token in after[after_first:after_last] if token.kind != "op"}
+    holes: dict[str, int] = {}
+    match: list[str | int] = []
+    for index in range(first, last):
+        token = before[index]
+        if _operand(before, index) and token.text in carried:
+            match.append(holes.setdefault(token.text, len(holes)))
+        else:
+            match.append(token.text)
+    return match, holes
+
+
+def _words(match: list[str | int]) -> bool:
+    """Whether a pattern has a name or keyword of its own (not only holes and punctuation)."""
+    return any(isinstance(item, str) and (item[0].isalnum() or item[0] in "_$") for item in match)
+
+
+def _balance(tokens: list[Token], start: int, end: int) -> tuple[int, int]:
+    """``[start, end)`` grown until its brackets pair up, and over the arguments of a callee
+    it ends with: a changed call is the whole call."""
+    if start < end < len(tokens) and tokens[end].text in "([" and tokens[end - 1].kind == "name":
+        end += 1
+    while True:
+        depth = lowest = 0
+        for token in tokens[start:end]:
+            if token.text in _OPEN:
+                depth += 1
+            elif token.text in _CLOSE:
+                depth -= 1
+                lowest = min(lowest, depth)
+        if lowest < 0 and start > 0:
+            start -= 1
+        elif depth > lowest and end < len(tokens):
+            end += 1
+        else:
+            return start, end
 
 
 def _widen(tokens: list[Token], start: int, end: int) -> tuple[int, int, bool]:
@@ -155,13 +195,15 @@ def _operand(tokens: list[Token], i: int) -> bool:
 def apply_elsewhere(pattern: Pattern, event: EditEvent, text: str, uri: str, version: int) -> list[Replacement]:
     """Where ``pattern`` matches in ``text`` outside the edited lines, nearest first."""
     edit_start, edit_end = _line_bounds(text, event.start, event.end)
+    # Every match has the pattern's own words: a line without one of them is not tokenized.
+    words = [item for item in pattern.match if isinstance(item, str) and (item[0].isalnum() or item[0] in "_$")]
     found: list[Replacement] = []
     line_start = 0
     for number, line in enumerate(text.split("\n")):
         if number >= MAX_LINES:
             break
         line_end = line_start + len(line)
-        if not (line_end >= edit_start and line_start <= edit_end):
+        if not (line_end >= edit_start and line_start <= edit_end) and all(word in line for word in words):
             tokens = tokenize(line, line_start)
             i = 0
             while i < len(tokens) and not (pattern.line_start and i > 0):
@@ -171,7 +213,8 @@ def apply_elsewhere(pattern: Pattern, event: EditEvent, text: str, uri: str, ver
                     continue
                 end, bound = matched
                 new = "".join(piece if isinstance(piece, str) else bound[piece] for piece in pattern.output)
-                found.append(Replacement(uri, version, tokens[i].start, tokens[end - 1].end, new, "repeat"))
+                if new != text[tokens[i].start : tokens[end - 1].end]:  # an edit that changes nothing is none
+                    found.append(Replacement(uri, version, tokens[i].start, tokens[end - 1].end, new, "repeat"))
                 i = end
         line_start = line_end + 1
     found.sort(key=lambda r: abs(r.start - event.start))

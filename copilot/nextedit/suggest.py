@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from ..documents import Document, TextChange
 from .history import EditEvent, EditHistory
-from .rename import Replacement, propagate
+from .rename import Replacement, propagate, renaming
 from .repeated import apply_elsewhere, learn
 
 MAX_SUGGESTIONS = 20
@@ -48,7 +48,7 @@ class NextEdits:
             return []
         earlier = self.history.events()[1:]
         found = [r for r in propagate(event, document, others, earlier) if not _typing_there(r, event, document)]
-        if not found:
+        if not found and not renaming(event, document.text):  # a name retyped: its rename or nothing
             pattern = learn(event, document.text)
             if pattern is not None:
                 found = apply_elsewhere(pattern, event, document.text, document.uri, document.version)

@@ -96,3 +96,34 @@ def test_no_suggestion_while_the_name_is_half_deleted_into_nothing() -> None:
     at = SOURCE.index("count = 0")
     type_over(edits, doc, at, "count", "")
     assert suggested(edits, doc) == []
+
+
+def test_unpacked_targets_bind_and_keyword_names_are_labels() -> None:
+    text = (
+        "def run(queue):\n"
+        "    time, action = queue[0]\n"
+        "    report(time=time, action=action)\n"
+        "    return time\n"
+        "\n"
+        "\n"
+        "def other():\n"
+        "    return time.sleep\n"
+    )
+    edits = NextEdits()
+    doc = open_doc(text)
+    type_over(edits, doc, text.index("time,"), "time", "when")
+    # the local's uses in its function; not report()'s keyword, not the module's `time` elsewhere
+    found = [(line, old, new) for _, line, old, new in suggested(edits, doc)]
+    assert found == [(2, "time", "when"), (3, "time", "when")]
+
+
+def test_an_attribute_of_the_new_name_is_no_collision_but_a_variable_is() -> None:
+    text = "def f(widget, other):\n    widget.text = 1\n    return widget\n"
+    edits = NextEdits()
+    doc = open_doc(text)
+    type_over(edits, doc, text.index("widget,"), "widget", "text")
+    assert [line for _, line, _, _ in suggested(edits, doc)] == [1, 2]
+    edits = NextEdits()
+    doc = open_doc(text)
+    type_over(edits, doc, text.index("widget.text"), "widget", "other")  # switched to another variable
+    assert suggested(edits, doc) == []  # neither a rename (it collides) nor a repeated change

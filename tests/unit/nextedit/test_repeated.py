@@ -30,7 +30,8 @@ def test_an_argument_added_to_a_call() -> None:
 
 def test_get_to_subscript_with_any_receiver_and_key() -> None:
     text = 'y = x.get("k")\nz = d.get(\'q\')\nw = m.get(1).strip()\n'
-    assert propose(text, 0, 'y = x["k"]') == [("d.get('q')", "d['q']")]
+    # the change is `.get(K)` -> `[K]`, wherever it is on a line
+    assert propose(text, 0, 'y = x["k"]') == [(".get('q')", "['q']"), (".get(1)", "[1]")]
 
 
 def test_nearest_place_first() -> None:
@@ -43,3 +44,17 @@ def test_nearest_place_first() -> None:
 def test_a_change_of_spacing_or_of_bare_operands_is_not_generalised() -> None:
     assert propose("a = b\nc = d\n", 0, "a  =  b") is None
     assert propose("x\ny\n", 0, "z") is None
+
+
+def test_one_off_edits_are_not_generalised() -> None:
+    assert propose("x = 4\ny = 4\n", 0, "x = 5") is None  # a literal replaced: nothing carried over
+    assert propose("a + b\nc + d\n", 0, "a - b") is None  # an operator: no name of its own
+    assert propose("if x > 3:\n    y\nif z > 3:\n", 0, "if x >= 3:") is None  # an operator again
+    assert propose("def f(self):\ndef g(self):\n", 0, "def f(self) -> bool:") in (None, [])
+
+
+def test_a_changed_call_is_the_call_not_what_holds_it() -> None:
+    text = "combining(unichr(cp))\nname(unichr(c))\n"
+    assert propose(text, 0, "combining(chr(cp))") == [("unichr(c)", "chr(c)")]
+    text = "for k, v in iteritems(these):\nd = dict(iteritems(self.x))\n"
+    assert propose(text, 0, "for k, v in these.items():") == [("iteritems(self.x)", "self.x.items()")]
