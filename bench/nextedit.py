@@ -70,6 +70,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from copilot.documents import Change, Document
+from copilot.errors import CopilotError
+from copilot.inference.vocabulary import Vocabulary
 from copilot.models.recipe.data import MAX_FILE_BYTES, is_held_out, stdlib_root
 from copilot.nextedit import suggest as suggest_module
 from copilot.nextedit.history import PAUSE_S, EditEvent
@@ -78,6 +80,7 @@ from copilot.nextedit.repeated import apply_elsewhere, learn
 from copilot.nextedit.repeated import tokenize as tokens_of
 from copilot.nextedit.suggest import MAX_SUGGESTIONS, NextEdits
 
+from . import rewrites
 from .report import percentiles, write
 
 CACHE = Path.home() / ".cache" / "copilot-lsp" / "bench-nextedit"
@@ -121,7 +124,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--one-off", type=int, default=150, help="single number/operator edits")
     parser.add_argument("--switches", type=int, default=80, help="uses retyped as another variable")
     parser.add_argument("--offline", action="store_true", help="never download: use the cached releases only")
-    parser.add_argument("--model", default="", help="a next-edit model (not built yet: reported as such)")
+    parser.add_argument(
+        "--model", default="", help="a next-edit GGUF of the Sweep format: its rewrites after the renames, measured"
+    )
 
 
 # -- editing, key by key, on a simulated clock -------------------------------------------------
@@ -1119,6 +1124,8 @@ def main(args: argparse.Namespace) -> None:
         cases += [RenameCase(**{**c.__dict__, "new": fresh_word(files[path], rng)}) for c in chosen]
     cases = cases[:5] if args.smoke else cases
     rename, ineligible = run_renames(cases, files, examples)
+    drafts = lookup_drafts(cases, files)
+    model_row = rewrites.model_on_renames(Path(args.model), cases, files) if args.model else None
 
     # no-edit
     bodies = typing_cases(files, rng, 2 if args.smoke else args.typing_functions)
@@ -1183,9 +1190,22 @@ def main(args: argparse.Namespace) -> None:
             cells = [_pct(s["exact_pct"]), _pct(s["location_pct"]), _pct(s["any_suggestion_pct"])]
             cells += [_pct(s["recall_pct"]), _pct(s["wrong_pct_of_suggestions"])]
         print(f"| {label} | {s['cases']} | {s['asks']} | " + " | ".join(cells) + f" | {p50} | {p95} |")
-    print(f"| any kind (next-edit model) | {MODEL_ROW} |  |  |  |  |  |  |  |  |")
-    if args.model:
-        print(f"\n--model {args.model}: the model path is not built yet; the rows above are the rules'.")
+    if model_row is None:
+        print(f"| any kind (next-edit model) | {MODEL_ROW} |  |  |  |  |  |  |  |  |")
+    else:
+        print(
+            f"| rename rewrites (next-edit model {Path(args.model).name}) | {model_row['rewrites']} | "
+            f"{model_row['rewrites']} | {_pct(model_row['exact_pct'])} | | | | | {model_row.get('p50', '-')} | "
+            f"{model_row.get('p95', '-')} |"
+        )
+    if drafts.get("tokens_per_forward") is not None:
+        print(
+            f"\nprompt-lookup drafts on the rewrites a next-edit model should give after these renames (model-free, "
+            f"Qwen2.5-Coder's tokenizer): {drafts['rewrites']} rewrites, {drafts['tokens_per_forward']} answer tokens "
+            f"per target forward ({_pct(100 * drafts['drafted_share'])} of them drafted and accepted)"
+        )
+    elif drafts.get("skipped"):
+        print(f"\nprompt-lookup drafts on rewrites: not measured ({drafts['skipped']})")
 
     s = summaries["rename_ineligible_steps"]
     print(
@@ -1305,7 +1325,8 @@ def main(args: argparse.Namespace) -> None:
             "packages": [f"{n} {a} -> {b}" for n, a, b in packages],
             "missing_packages": missing,
             "kinds": summaries,
-            "model": MODEL_ROW,
+            "model": model_row or MODEL_ROW,
+            "lookup_drafts_on_rewrites": drafts,
             "false_positive_pct": fp,
             "load_average": os.getloadavg()[0],
             "big_file": big,
@@ -1315,6 +1336,18 @@ def main(args: argparse.Namespace) -> None:
         },
         args.out,
     )
+
+
+def lookup_drafts(cases: list[RenameCase], files: dict[str, str]) -> dict[str, Any]:
+    """``rewrites.on_renames`` in Qwen2.5-Coder's tokens (the families fixture, built from
+    the peer's vocabulary files); skipped, saying why, when those are not there."""
+    from .families import family_model
+
+    try:
+        vocabulary = Vocabulary(family_model("qwen2_5_coder"))
+    except (OSError, CopilotError, SystemExit) as exc:
+        return {"skipped": f"no Qwen2.5-Coder vocabulary: {exc} (`python -m bench peer` fetches it)"}
+    return rewrites.on_renames(cases, files, vocabulary)
 
 
 def _repeat_figures(s: dict[str, Any]) -> str:

@@ -17,6 +17,7 @@ from ..documents import Document
 from ..errors import ModelError
 from ..inference.engine import LocalEngine
 from ..inference.jobs import GenerationJob
+from ..inference.vocabulary import Vocabulary
 from . import sweep
 from .history import EditEvent
 from .rename import Replacement
@@ -37,12 +38,7 @@ class ModelEdits:
             raise ModelError(f"{name} has no <|file_sep|> token: not a next-edit model of the Sweep format")
 
     def tokens(self, prompt: sweep.Prompt) -> list[int]:
-        vocabulary = self.engine.vocabulary
-        fim = vocabulary.fim
-        tokens = [fim.bos] if fim.bos >= 0 else []
-        for section in prompt.sections:
-            tokens += [fim.file_sep, *vocabulary.encode(section)]
-        return tokens
+        return prompt_tokens(self.engine.vocabulary, prompt)
 
     def prompt(self, document: Document, cursor: int, events: list[EditEvent]) -> tuple[sweep.Prompt, list[int]]:
         """The prompt, its first section (the whole file) left out when it does not fit."""
@@ -79,6 +75,15 @@ class ModelEdits:
             Replacement(document.uri, version, block.start + hunk.start, block.start + hunk.end, hunk.new, "model")
             for hunk in sweep.diff(block, generation.text)
         ]
+
+
+def prompt_tokens(vocabulary: Vocabulary, prompt: sweep.Prompt) -> list[int]:
+    """The prompt in the model's tokens: each section after a ``<|file_sep|>`` token."""
+    fim = vocabulary.fim
+    tokens = [fim.bos] if fim.bos >= 0 else []
+    for section in prompt.sections:
+        tokens += [fim.file_sep, *vocabulary.encode(section)]
+    return tokens
 
 
 def display_path(uri: str) -> str:
