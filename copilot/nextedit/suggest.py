@@ -32,9 +32,11 @@ class NextEdits:
         self._offered: OrderedDict[int, list[tuple[str, str, str, str]]] = OrderedDict()
         self._next_id = 1
 
-    def changed(self, uri: str, changes: Iterable[TextChange], version: int) -> None:
+    def changed(self, uri: str, changes: list[TextChange], version: int) -> None:
+        """One didChange. Its changes are one edit: an editor applying an accepted edit may send
+        it as several small ones (VS Code's minimal diff of `net_price` -> `price_after_tax`)."""
         now = time.monotonic()
-        for change in changes:
+        for change in changes if len(changes) == 1 else [merged(changes)] if changes else []:
             self.history.record(uri, change, version, now)
 
     def forget(self, uri: str) -> None:
@@ -105,6 +107,20 @@ class NextEdits:
 
     def accepted(self, request_id: int) -> bool:
         return self._offered.pop(request_id, None) is not None
+
+
+def merged(changes: list[TextChange]) -> TextChange:
+    """Successive changes as one: the text before the first, and what differs after the last."""
+    before, last = changes[0].before, changes[-1]
+    after = last.before[: last.start] + last.new + last.before[last.end :]
+    start = 0
+    limit = min(len(before), len(after))
+    while start < limit and before[start] == after[start]:
+        start += 1
+    tail = 0
+    while tail < limit - start and before[-1 - tail] == after[-1 - tail]:
+        tail += 1
+    return TextChange(start, len(before) - tail, after[start : len(after) - tail], before)
 
 
 def touches_typing(replacement: Replacement, event: EditEvent) -> bool:

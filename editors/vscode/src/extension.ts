@@ -25,6 +25,7 @@ import { changePlan, defaultSettings, initializationOptions, languageEnabled, Lo
 import { CompletionEvent } from "./events";
 import { ACCEPT_COMMAND, Answer, Inline } from "./inline";
 import { LineSplitter, parseLogLine } from "./log";
+import { NextEdits, NextEditState } from "./nextEdit";
 import { Partial, Stream } from "./streaming";
 import { renderStats, StatusState, statusView } from "./status";
 
@@ -58,6 +59,8 @@ export interface Api {
     popups: string[];
   };
   client(): LanguageClient | undefined;
+  /** Next-edit suggestions: the edit shown, the context keys, the events sent. */
+  nextEdit(): NextEditState;
   /** The stream (request in flight or answered) of a document. */
   stream(uri: string): Stream | undefined;
 }
@@ -113,6 +116,7 @@ class Controller implements vscode.Disposable {
   private readonly item: vscode.StatusBarItem;
   private readonly output: vscode.LogOutputChannel;
   private readonly inline: Inline;
+  private readonly nextEdits: NextEdits;
   private readonly backoff = new Backoff();
   private restartTimer: NodeJS.Timeout | undefined;
   private closing = 0;
@@ -150,10 +154,15 @@ class Controller implements vscode.Disposable {
         this.render();
       },
     });
+    this.nextEdits = new NextEdits({
+      client: () => this.client,
+      enabledFor: (languageId) => languageEnabled(this.settings, languageId),
+    });
     this.disposables.push(
       this.output,
       this.item,
       this.inline,
+      this.nextEdits,
       this.statsChanged,
       vscode.workspace.registerTextDocumentContentProvider("copilot-lsp", {
         onDidChange: this.statsChanged.event,
@@ -200,6 +209,7 @@ class Controller implements vscode.Disposable {
         };
       },
       client: () => this.client,
+      nextEdit: () => this.nextEdits.state,
       stream: (uri) => {
         const stream = this.inline.streams.get(uri);
         return stream && { ...stream, place: { ...stream.place } };
@@ -540,6 +550,7 @@ class Controller implements vscode.Disposable {
     const client = this.client;
     this.client = undefined;
     this.inline.reset();
+    this.nextEdits.reset();
     if (client) {
       try {
         if (client.isRunning()) {

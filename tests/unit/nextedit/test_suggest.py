@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from copilot.documents import Position
 from copilot.nextedit import suggest
 from copilot.nextedit.suggest import NextEdits
 
@@ -83,3 +84,24 @@ def test_a_huge_file_is_answered_in_bounded_time() -> None:
     too_big = open_doc("x = 1\n" * (suggest.MAX_TEXT // 6 + 1))
     type_over(edits, too_big, 0, "x", "y")
     assert suggested(edits, too_big) == []
+
+
+def test_one_didchange_of_several_small_changes_is_one_edit() -> None:
+    """VS Code sends an accepted `net_price` -> `price_after_tax` as a minimal diff."""
+    text = "def net_price(x):\n    return x\n\n\nnet_price(1)\n"
+    doc = open_doc(text)
+    edits = NextEdits()
+    from copilot.documents import Change
+
+    def at(offset: int) -> Position:
+        return doc.position_at(offset, "utf-16")
+
+    changes = [
+        Change(text="", start=at(4), end=at(8)),  # "net_" away: "price"
+        Change(text="e_aft", start=at(8), end=at(8)),  # "pric" + "e_aft" + "e"
+        Change(text="r_tax", start=at(14), end=at(14)),  # "price_afte" + "r_tax"
+    ]
+    applied = doc.apply(changes, 2, "utf-16")
+    assert doc.text.startswith("def price_after_tax(x):")
+    edits.changed(doc.uri, applied, 2)
+    assert [(line, old, new) for _, line, old, new in suggested(edits, doc)] == [(4, "net_price", "price_after_tax")]

@@ -147,10 +147,31 @@ async function failedOnce(a: Api, change: () => Promise<void>, pattern: RegExp, 
   assert.equal(a.client()?.isRunning() ?? false, false);
 }
 
-async function stats(): Promise<{ counts: Record<string, number> }> {
+async function stats(): Promise<{ counts: Record<string, number>; next_edit?: Record<string, unknown> }> {
   const client = (await api()).client();
   assert.ok(client, "a client");
   return client.sendRequest("copilot/stats", { recent: 0 });
+}
+
+/** The server's next-edit counts (copilot/stats next_edit). */
+async function nextEditCounts(): Promise<Record<string, number>> {
+  const counts = (await stats()).next_edit ?? {};
+  return Object.fromEntries(Object.entries(counts).filter(([, v]) => typeof v === "number")) as Record<string, number>;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A module whose parameter `price` the next-edit case renames to `amount`. */
+const PRICING = [
+  "def net_price(price, rate):",
+  "    taxed = price * (1 + rate)",
+  "    return round(price, 2) + taxed * 0",
+  "",
+].join("\n");
+
+function nextEditDump(a: Api): string {
+  const n = a.nextEdit();
+  return JSON.stringify({ ...n, trace: undefined }) + `\nnext-edit trace:\n  ${n.trace.slice(-20).join("\n  ")}`;
 }
 
 export const cases: Case[] = [
@@ -294,6 +315,156 @@ export const cases: Case[] = [
       const uri = editor.document.uri.toString();
       await waitFor("the generated text shown", () => a.stream(uri)?.shown === answer.text && a.state().lastShown?.text === answer.text);
       assert.match(a.state().tooltip, /from the local/);
+    },
+  },
+  {
+    name: "next edit: a renamed parameter's other occurrences are shown, jumped to with Tab's command, accepted and dismissed",
+    timeoutMs: 120_000,
+    fn: async () => {
+      const a = await api();
+      await ready();
+      // The keys and the settings it contributes.
+      const contributes = vscode.extensions.getExtension(ID)!.packageJSON.contributes;
+      const keys = (contributes.keybindings as { command: string; key: string; when: string }[])
+        .filter((k) => k.command.startsWith("copilotLsp.nextEdit."));
+      const tab = keys.filter((k) => k.key === "tab").map((k) => k.command).sort();
+      assert.deepEqual(tab, ["copilotLsp.nextEdit.accept", "copilotLsp.nextEdit.jump"]);
+      assert.ok(keys.filter((k) => k.key === "tab").every((k) => /copilotLsp\.nextEditVisible/.test(k.when) && /!inlineSuggestionVisible/.test(k.when)));
+      assert.ok(keys.some((k) => k.key === "escape" && k.command === "copilotLsp.nextEdit.dismiss"));
+      const commands = await vscode.commands.getCommands(true);
+      for (const name of ["jump", "accept", "dismiss"]) {
+        assert.ok(commands.includes(`copilotLsp.nextEdit.${name}`), name);
+      }
+      assert.equal(vscode.workspace.getConfiguration("copilotLsp").inspect("nextEdit.enabled")?.defaultValue, true);
+      assert.equal(contributes.enabledApiProposals, undefined);
+      assert.equal(vscode.extensions.getExtension(ID)!.packageJSON.enabledApiProposals, undefined);
+
+      fileCounter++;
+      const file = path.join(folder(), `pricing_${fileCounter}.py`);
+      fs.writeFileSync(file, PRICING);
+      const document = await vscode.workspace.openTextDocument(file);
+      const editor = await vscode.window.showTextDocument(document);
+      const uri = document.uri.toString();
+      const at = (line: number, character: number) => new vscode.Position(line, character);
+      const before = await nextEditCounts();
+      // Retype `price` (line 0, characters 14-19) as `amount`, key by key, as a user would.
+      editor.selection = new vscode.Selection(at(0, 19), at(0, 19));
+      for (let end = 19; end > 14; end--) {
+        assert.ok(await editor.edit((b) => b.delete(new vscode.Range(at(0, end - 1), at(0, end)))));
+        editor.selection = new vscode.Selection(at(0, end - 1), at(0, end - 1));
+        await sleep(20);
+      }
+      for (const [i, char] of [..."amount"].entries()) {
+        assert.ok(await editor.edit((b) => b.insert(at(0, 14 + i), char)));
+        editor.selection = new vscode.Selection(at(0, 15 + i), at(0, 15 + i));
+        await sleep(20);
+      }
+      assert.equal(document.lineAt(0).text, "def net_price(amount, rate):");
+
+      // The nearest other occurrence is shown where it is, and the context key for Tab is set.
+      const first = await waitFor("the next edit on line 2", () => {
+        const n = a.nextEdit();
+        return n.shown?.text === "amount" && n.shown.start.line === 1 && n.visible && n.decoratedEditors >= 1 && n;
+      }, 30_000).catch((error) => { throw new Error(`${error}\n${nextEditDump(a)}`); });
+      assert.equal(first.shown!.uri, uri);
+      assert.deepEqual([first.shown!.start, first.shown!.end], [{ line: 1, character: 12 }, { line: 1, character: 17 }]);
+      assert.equal(first.shown!.version, document.version);
+      assert.equal(first.atCursor, false, "the cursor is on line 1: Tab jumps");
+      const firstId = first.shown!.requestId!;
+      assert.equal(typeof firstId, "number");
+      assert.ok(first.events.some((e) => e.requestId === firstId && e.event === "shown"));
+
+      // Tab once: the cursor goes to the edit (and Tab now accepts).
+      await vscode.commands.executeCommand("copilotLsp.nextEdit.jump");
+      assert.deepEqual([editor.selection.active.line, editor.selection.active.character], [1, 12]);
+      assert.ok(editor.selection.isEmpty);
+      assert.equal(a.nextEdit().atCursor, true, nextEditDump(a));
+      assert.equal(a.nextEdit().shown?.requestId, firstId, "still shown after the jump");
+
+      // Tab again: the edit goes in, there and only there; the next occurrence comes.
+      await vscode.commands.executeCommand("copilotLsp.nextEdit.accept");
+      assert.equal(document.getText(), PRICING.replace("(price,", "(amount,").replace("= price *", "= amount *"));
+      assert.deepEqual([editor.selection.active.line, editor.selection.active.character], [1, 18], "the cursor after the new text");
+      const second = await waitFor("the next edit on line 3", () => {
+        const n = a.nextEdit();
+        return n.shown?.text === "amount" && n.shown.start.line === 2 && n.shown.requestId !== firstId && n;
+      }, 30_000).catch((error) => { throw new Error(`${error}\n${nextEditDump(a)}`); });
+      assert.deepEqual([second.shown!.start, second.shown!.end], [{ line: 2, character: 17 }, { line: 2, character: 22 }]);
+      const secondId = second.shown!.requestId!;
+      assert.ok(a.nextEdit().events.some((e) => e.requestId === firstId && e.event === "accepted"));
+
+      // Escape: hidden, the text untouched, reported rejected.
+      const text = document.getText();
+      await vscode.commands.executeCommand("copilotLsp.nextEdit.dismiss");
+      const dismissed = a.nextEdit();
+      assert.equal(dismissed.shown, undefined);
+      assert.equal(dismissed.visible, false);
+      assert.equal(dismissed.decoratedEditors, 0);
+      assert.equal(document.getText(), text);
+      assert.ok(dismissed.events.some((e) => e.requestId === secondId && e.event === "rejected"));
+      assert.equal(dismissed.events.filter((e) => e.requestId === firstId && e.event === "shown").length, 1, "shown once per request");
+
+      let last: Record<string, number> = {};
+      const counts = await waitFor("the server counting the events", async () => {
+        const c = (last = await nextEditCounts());
+        const more = (key: string) => (c[key] ?? 0) - (before[key] ?? 0);
+        return more("events_shown") >= 2 && more("events_accepted") >= 1 && more("events_rejected") >= 1 && c;
+      }, 20_000).catch((error) => { throw new Error(`${error}\nbefore: ${JSON.stringify(before)}\nlast: ${JSON.stringify(last)}\n${nextEditDump(a)}`); });
+      assert.ok((counts.kind_rename ?? 0) >= 2, JSON.stringify(counts));
+      assert.equal(counts.events_ignored ?? 0, 0, JSON.stringify(counts));
+    },
+  },
+  {
+    name: "next edit: a function renamed in one file is offered in the file that imports it, as a hint, and Tab's jump opens it",
+    timeoutMs: 120_000,
+    fn: async () => {
+      const a = await api();
+      await ready();
+      fileCounter++;
+      const lib = path.join(folder(), `taxes_${fileCounter}.py`);
+      const main = path.join(folder(), `checkout_${fileCounter}.py`);
+      fs.writeFileSync(lib, PRICING);
+      const mainText = `from taxes_${fileCounter} import net_price\n\n\nprint(net_price(10, 0.2))\n`;
+      fs.writeFileSync(main, mainText);
+      const mainDocument = await vscode.workspace.openTextDocument(main); // open (the server sees it), not shown
+      const document = await vscode.workspace.openTextDocument(lib);
+      const editor = await vscode.window.showTextDocument(document);
+      const at = (line: number, character: number) => new vscode.Position(line, character);
+      // Retype `net_price` (line 0, characters 4-13) as `price_after_tax`: select it, type over it.
+      editor.selection = new vscode.Selection(at(0, 4), at(0, 13));
+      assert.ok(await editor.edit((b) => b.replace(new vscode.Range(at(0, 4), at(0, 13)), "p")));
+      for (const [i, char] of [..."rice_after_tax"].entries()) {
+        editor.selection = new vscode.Selection(at(0, 5 + i), at(0, 5 + i));
+        assert.ok(await editor.edit((b) => b.insert(at(0, 5 + i), char)));
+        await sleep(10);
+      }
+      editor.selection = new vscode.Selection(at(0, 19), at(0, 19));
+      const shown = await waitFor("the next edit in the importing file", () => {
+        const n = a.nextEdit();
+        return n.shown?.uri === mainDocument.uri.toString() && n.shown.text === "price_after_tax" && n;
+      }, 30_000).catch((error) => { throw new Error(`${error}\n${nextEditDump(a)}`); });
+      const column = mainText.indexOf("net_price");
+      assert.deepEqual([shown.shown!.start, shown.shown!.end], [{ line: 0, character: column }, { line: 0, character: column + 9 }]);
+      assert.equal(shown.decoratedEditors, 0, "that file is not on screen");
+      assert.equal(shown.hint, `Tab ⇥ checkout_${fileCounter}.py:1: net_price → price_after_tax`);
+      assert.equal(shown.visible, true);
+
+      await vscode.commands.executeCommand("copilotLsp.nextEdit.jump");
+      const active = vscode.window.activeTextEditor;
+      assert.equal(active?.document.uri.toString(), mainDocument.uri.toString(), "the importing file in the editor");
+      assert.deepEqual([active!.selection.active.line, active!.selection.active.character], [shown.shown!.start.line, shown.shown!.start.character]);
+      const there = a.nextEdit();
+      assert.ok(there.decoratedEditors >= 1 && there.hint === undefined && there.atCursor, nextEditDump(a));
+      await vscode.commands.executeCommand("copilotLsp.nextEdit.accept");
+      assert.equal(mainDocument.getText(), mainText.replace("import net_price", "import price_after_tax"));
+      // And the use below the import comes next, in that file.
+      const next = await waitFor("the use of the function next", () => {
+        const n = a.nextEdit();
+        return n.shown?.uri === mainDocument.uri.toString() && n.shown.start.line === 3 && n;
+      }, 30_000).catch(async (error) => { throw new Error(`${error}\n${JSON.stringify(await nextEditCounts())}\n${nextEditDump(a)}`); });
+      assert.equal(next.shown!.text, "price_after_tax");
+      await vscode.commands.executeCommand("copilotLsp.nextEdit.dismiss");
+      assert.equal(a.nextEdit().visible, false);
     },
   },
   {
