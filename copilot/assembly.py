@@ -103,7 +103,7 @@ def build_pipeline(
         settings.memory_entries if settings.enabled else 0,
     )
     escalation = open_escalation(config, root)
-    next_edit, next_edit_error = open_next_edit(config, shared, session)
+    next_edit, next_edit_error = open_next_edit(config, shared, session, defer_to=engine)
     retriever = None
     if engine is not None and documents is not None:
         vocabulary = engine.vocabulary
@@ -147,7 +147,9 @@ def next_edit_key(config: Config) -> EngineKey | None:
     return EngineKey(path, model, SpeculativeSettings(lookup=True))
 
 
-def open_next_edit(config: Config, shared: SharedEngines | None, session: str) -> tuple[ModelEdits | None, str]:
+def open_next_edit(
+    config: Config, shared: SharedEngines | None, session: str, defer_to: LocalEngine | None = None
+) -> tuple[ModelEdits | None, str]:
     """The next-edit model when ``next_edit.model`` names one; else None, and why not when
     it cannot be used (the edits that repeat the last one are found without it)."""
     key = next_edit_key(config)
@@ -160,7 +162,7 @@ def open_next_edit(config: Config, shared: SharedEngines | None, session: str) -
     engine: LocalEngine | None = None
     try:
         engine = shared.acquire_key(key) if shared is not None else open_engine(key.path, key.model, key.speculative)
-        model = ModelEdits(engine, config.next_edit, session)
+        model = ModelEdits(engine, config.next_edit, session, defer_to=defer_to)
         model.check()
     except ModelError as exc:
         log.error("no next-edit model: %s", exc)

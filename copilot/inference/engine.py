@@ -98,6 +98,12 @@ class LocalEngine:
     def queued(self) -> int:
         return len(self._jobs)
 
+    def busy(self) -> bool:
+        """Whether an interactive job (a completion, not a prefetch) runs or waits."""
+        with self._lock:
+            running = any(not job.background for job in self._active.values())
+        return running or self._jobs.waiting_interactive()
+
     def forget_owners(self, prefix: str) -> int:
         """Free the KV sequences (and saved states) of the owners named ``prefix...``: an
         editor session ended. Returns how many sequences were freed."""

@@ -132,6 +132,10 @@ class JobQueue(Generic[T]):
             self._closed = True
             self._ready.notify_all()
 
+    def waiting_interactive(self) -> bool:
+        with self._ready:
+            return bool(self._interactive)
+
     def __len__(self) -> int:
         with self._ready:
             return len(self._interactive) + len(self._background)

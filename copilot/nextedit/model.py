@@ -1,7 +1,8 @@
 """The next-edit model: what propagation cannot find, asked of a model trained on the Sweep
 format (``sweep.py``), on an engine of its own (shared by every session of the process).
 
-Its jobs are background jobs there: on that engine they give way to any interactive job. A
+Its jobs are background jobs there, and start only while the completion model has no
+completion running or waiting: completions come first. A
 rewrite mostly copies its input, so the engine's prompt-lookup drafts (the lines around the
 cursor are in the prompt twice) carry most of its tokens. The answer is dropped when the
 document changed meanwhile.
@@ -9,12 +10,15 @@ document changed meanwhile.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from urllib.parse import unquote, urlparse
 
 from ..config import NextEditSettings
 from ..documents import Document
 from ..errors import ModelError
+from ..inference import Engine
 from ..inference.engine import LocalEngine
 from ..inference.jobs import GenerationJob
 from ..inference.vocabulary import Vocabulary
@@ -25,11 +29,20 @@ from .rename import Replacement
 log = logging.getLogger(__name__)
 
 
+YIELD_S = 0.01  # how often a next-edit job waiting for the completions looks again
+
+
 class ModelEdits:
-    def __init__(self, engine: LocalEngine, settings: NextEditSettings, session: str = "") -> None:
+    """``defer_to``: the completion model's engine; a next-edit job starts only while no
+    completion runs or waits there (within its time budget): completions come first."""
+
+    def __init__(
+        self, engine: LocalEngine, settings: NextEditSettings, session: str = "", defer_to: Engine | None = None
+    ) -> None:
         self.engine = engine
         self.settings = settings
         self.owner = f"{session} next-edit" if session else "next-edit"
+        self.defer_to = defer_to
 
     def check(self) -> None:
         """ModelError when the model cannot speak the format (no ``<|file_sep|>`` token)."""
@@ -59,6 +72,13 @@ class ModelEdits:
             log.debug("next-edit prompt of %d tokens does not fit the model's context", len(tokens))
             return []
         limit = self.settings.max_ms
+        started = time.monotonic()
+        while self.defer_to is not None and self.defer_to.busy():
+            if limit and (time.monotonic() - started) * 1000 > limit:
+                return []  # the completions kept the machine busy: no next edit this time
+            await asyncio.sleep(YIELD_S)
+            if document.version != version:
+                return []
         job = GenerationJob(
             prompt=tokens,
             max_tokens=self.settings.max_tokens,

@@ -88,3 +88,31 @@ async def test_what_propagation_cannot_find_is_asked_of_the_model(client: Langua
     # An answer that would change what was just typed is not offered.
     edit(client, URI, 3, 4, 4, 4, "# ")
     assert await inline_edits(client, URI, 3, 4, 6) == []
+
+
+class Busy:
+    """A completion engine that is busy for the first ``checks`` looks."""
+
+    def __init__(self, checks: int) -> None:
+        self.checks = checks
+
+    def busy(self) -> bool:
+        self.checks -= 1
+        return self.checks >= 0
+
+
+def test_next_edit_jobs_wait_for_the_completions() -> None:
+    engine = open_engine(stand_in(), ModelSettings(n_ctx=1024, kv_slots=2), SpeculativeSettings(lookup=True))
+    try:
+        engine.wait_ready(60)
+        document = Document(URI, "python", 2, TEXT.replace("result = 0", "result = 1"))
+        event = EditEvent(URI, TEXT.index("0\n"), "0", "1", 2, 0.0)
+        cursor = document.text.index("return")
+        waiting = ModelEdits(engine, NextEditSettings(max_tokens=16, max_ms=300), defer_to=Busy(10**6))  # type: ignore[arg-type]
+        assert asyncio.run(waiting.suggest(document, cursor, [event])) == []  # completions kept it busy
+        after = Busy(5)
+        patient = ModelEdits(engine, NextEditSettings(max_tokens=16, max_ms=3000), defer_to=after)  # type: ignore[arg-type]
+        assert asyncio.run(patient.suggest(document, cursor, [event]))  # ran once they were done
+        assert after.checks < 0
+    finally:
+        engine.stop()
