@@ -112,8 +112,8 @@ def check_next_edit(config: Config) -> Check:
     path = paths.next_edit_model_path(config)
     pull = "copilot-lsp models pull sweep-next-edit-0.5b, then next_edit.model = \"sweep-next-edit-0.5b\""
     if path is None:
-        detail = "renames and repeated changes only: no next-edit model (next_edit.model), so none is asked"
-        return Check(name="next edits", ok=True, detail=detail, fix=f"for the model part: {pull}")
+        detail = f"renames and repeated changes only: no next-edit model (next_edit.model); for one: {pull}"
+        return Check(name="next edits", ok=True, detail=detail)
     fix = f"set next_edit.model to a next-edit GGUF of the Sweep format, or to \"\" for none ({pull})"
     try:
         vocabulary = Vocabulary(path)

@@ -16,12 +16,13 @@ from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from copilot.documents import Document, DocumentStore, Encoding, Position
 from copilot.errors import CopilotError
 from copilot.nextedit.rename import Replacement
-from copilot.nextedit.suggest import NextEdits, touches_typing
+from copilot.nextedit.suggest import NextEdits, extending, touches_typing
 from copilot.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -127,6 +128,31 @@ async def answer(session: Session, params: Any) -> dict[str, Any]:
         for replacement in replacements:
             session.edit_stats.count(f"kind_{replacement.kind}", 1)
     return {"edits": edits}
+
+
+async def inline_item(session: Session, document: Document, cursor: int) -> types.InlineCompletionList | None:
+    """For a plain ``inlineCompletion`` that found no completion: an edit of the next-edit
+    model on the cursor's line that extends what is typed, with the range it replaces (the
+    rules never edit the line being typed; without a model nothing changes)."""
+    pipeline = session.pipeline
+    event = session.next_edits.recent(document)
+    if pipeline is None or pipeline.next_edit is None or event is None or not pipeline.config.next_edit.enabled:
+        return None
+    try:
+        found = await pipeline.next_edit.suggest(document, cursor, session.next_edits.history.events())
+    except CopilotError as exc:
+        log.warning("next-edit model: %s", exc)
+        return None
+    edit = extending(document.text, cursor, [r for r in found if not touches_typing(r, event)])
+    if edit is None:
+        return None
+    session.edit_stats.count("inline_items", 1)
+    start, end = (document.position_at(at, session.encoding) for at in (edit.start, edit.end))
+    replaced = types.Range(
+        start=types.Position(line=start.line, character=start.character),
+        end=types.Position(line=end.line, character=end.character),
+    )
+    return types.InlineCompletionList(items=[types.InlineCompletionItem(insert_text=edit.new, range=replaced)])
 
 
 def _offset(document: Document, position: Any, encoding: Encoding, default: int) -> int:

@@ -379,6 +379,8 @@ def create_server(
             return convert.inline_items("", params.position)
         result = await ls.answer(document, snapshot)
         ls.report_alerts()
+        if not result.text and (edit := await nextedit.inline_item(ls, document, snapshot.offset)) is not None:
+            return edit  # the next-edit model's edit of this line, extending what is typed
         return convert.inline_items(result.text, params.position, result.request_id)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)

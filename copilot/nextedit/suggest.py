@@ -109,6 +109,20 @@ class NextEdits:
         return self._offered.pop(request_id, None) is not None
 
 
+def extending(text: str, cursor: int, found: list[Replacement]) -> Replacement | None:
+    """The first edit that a plain inline completion can carry: on the cursor's line, over the
+    cursor, keeping what is typed before the cursor and adding to it."""
+    line_start = text.rfind("\n", 0, cursor) + 1
+    line_end = text.find("\n", cursor)
+    line_end = len(text) if line_end < 0 else line_end
+    for r in found:
+        if line_start <= r.start <= cursor <= r.end <= line_end and "\n" not in r.new:
+            typed = text[r.start : cursor]
+            if r.new.startswith(typed) and len(r.new) > len(typed):
+                return r
+    return None
+
+
 def merged(changes: list[TextChange]) -> TextChange:
     """Successive changes as one: the text before the first, and what differs after the last."""
     before, last = changes[0].before, changes[-1]

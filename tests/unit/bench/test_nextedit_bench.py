@@ -1,17 +1,10 @@
 """The nextedit bench's pure logic: which rename steps count, what a rename case expects, and which
 changed lines of a release diff make one repeated change."""
 
-from bench.nextedit import (
-    Editor,
-    LineChange,
-    change_signature,
-    cut,
-    eligible,
-    learner_groups,
-    line_changes,
-    rename_cases,
-    token_groups,
-)
+from bench.nextedit.big_file import cut
+from bench.nextedit.cases import eligible, rename_cases
+from bench.nextedit.common import Editor
+from bench.nextedit.releases import LineChange, change_signature, learner_groups, line_changes, token_groups
 
 OLD = """import os
 

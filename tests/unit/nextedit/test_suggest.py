@@ -105,3 +105,17 @@ def test_one_didchange_of_several_small_changes_is_one_edit() -> None:
     assert doc.text.startswith("def price_after_tax(x):")
     edits.changed(doc.uri, applied, 2)
     assert [(line, old, new) for _, line, old, new in suggested(edits, doc)] == [(4, "net_price", "price_after_tax")]
+
+
+def test_an_edit_that_extends_the_typed_line_can_be_an_inline_completion() -> None:
+    from copilot.nextedit.rename import Replacement
+    from copilot.nextedit.suggest import extending
+
+    text = "x = foo(a\ny = 1\n"
+    cursor = text.index("\n")
+    on_line = Replacement("u", 1, 4, cursor, "foo(a, timeout)", "model")
+    elsewhere = Replacement("u", 1, text.index("1"), text.index("1") + 1, "2", "model")
+    rewriting = Replacement("u", 1, 4, cursor, "bar(a, timeout)", "model")  # would change what is typed
+    assert extending(text, cursor, [elsewhere, rewriting, on_line]) == on_line
+    assert extending(text, cursor, [elsewhere, rewriting]) is None
+    assert extending(text, cursor, [Replacement("u", 1, 4, cursor, "foo(a,\n  b)", "model")]) is None

@@ -3,6 +3,7 @@
 -- whole, by word or by line. Next-edit suggestions: nextedit.lua.
 local config_mod = require("copilot_lsp.config")
 local ghost = require("copilot_lsp.ghost")
+local requests = require("copilot_lsp.requests")
 
 local M = {}
 local NAME = "copilot-lsp"
@@ -71,12 +72,7 @@ end
 local function cancel(buf)
   local running = inflight[buf]
   inflight[buf] = nil
-  -- Only a request still pending: one already answered is unknown to the server (its reply
-  -- may be queued here, ahead of our callback), and cancelling it only logs errors on both sides.
-  local request = running and running.client.requests[running.id]
-  if request and request.type == "pending" then
-    pcall(running.client.cancel_request, running.client, running.id)
-  end
+  requests.cancel(running)
 end
 
 local function items_of(result)
@@ -195,17 +191,11 @@ local function on_change(buf)
   if not M.config.auto_trigger or not enabled_for(buf) then
     return
   end
-  local timer = timers[buf]
-  if timer == nil then
-    timer = vim.uv.new_timer()
-    timers[buf] = timer
-  end
-  timer:stop()
-  timer:start(M.config.debounce_ms, 0, vim.schedule_wrap(function()
+  requests.after_pause(timers, buf, M.config.debounce_ms, function()
     if vim.api.nvim_get_current_buf() == buf and vim.fn.mode():sub(1, 1) == "i" then
       M.request(buf)
     end
-  end))
+  end)
 end
 
 local function insert(buf, text)

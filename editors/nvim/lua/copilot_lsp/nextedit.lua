@@ -78,10 +78,7 @@ end
 local function cancel(buf)
   local running = inflight[buf]
   inflight[buf] = nil
-  local request = running and running.client.requests[running.id]
-  if request and request.type == "pending" then
-    pcall(running.client.cancel_request, running.client, running.id)
-  end
+  require("copilot_lsp.requests").cancel(running)
 end
 
 --- The edit on screen for ``buf`` (the buffer it was asked for, or the one it changes; any
@@ -335,17 +332,11 @@ local function schedule(buf)
   if not enabled_for(buf) then
     return
   end
-  local timer = timers[buf]
-  if timer == nil then
-    timer = vim.uv.new_timer()
-    timers[buf] = timer
-  end
-  timer:stop()
-  timer:start(config().next_edit_debounce_ms, 0, vim.schedule_wrap(function()
+  require("copilot_lsp.requests").after_pause(timers, buf, config().next_edit_debounce_ms, function()
     if vim.api.nvim_buf_is_loaded(buf) and vim.api.nvim_get_current_buf() == buf and asked[buf] ~= version_of(buf) then
       M.request(buf)
     end
-  end))
+  end)
 end
 
 --- The text of ``buf`` changed: what was asked or shown for an older text goes.
