@@ -5,7 +5,8 @@ Params ``{textDocument: {uri, version}, position}``; result ``{edits: [{range, t
 textDocument: {uri, version}, command}]}``, nearest first. A version other than the
 server's copy of the document gets no edits (the client's view is stale, or the server's).
 Each edit's command reports its acceptance; ``copilot/inlineEditEvent`` ``{requestId,
-event: "shown" | "rejected"}`` reports the rest.
+event: "shown" | "rejected", edit?}`` reports the rest. What the rules find comes first; when
+they find nothing, the next-edit model (if one is configured) is asked.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Next-edit suggestions without a model: from the user's last edit, the edits that repeat it
-(a rename's other occurrences, a repeated change's other places), nearest first.
+"""What is offered as next edits: from the user's last edit, the edits that repeat it (a
+rename's other occurrences, a repeated change's other places), nearest first; the model's
+edits (``model.py``) pass the same filters.
 
 Never where the user is typing (the lines of the edit in progress), never one the user
 rejected at that place, never on a document version other than the one asked about.
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from ..documents import Document, TextChange
 from .history import EditEvent, EditHistory
@@ -35,9 +36,9 @@ class NextEdits:
     def changed(self, uri: str, changes: list[TextChange], version: int) -> None:
         """One didChange. Its changes are one edit: an editor applying an accepted edit may send
         it as several small ones (VS Code's minimal diff of `net_price` -> `price_after_tax`)."""
-        now = time.monotonic()
-        for change in changes if len(changes) == 1 else [merged(changes)] if changes else []:
-            self.history.record(uri, change, version, now)
+        if changes:
+            change = changes[0] if len(changes) == 1 else merged(changes)
+            self.history.record(uri, change, version, time.monotonic())
 
     def forget(self, uri: str) -> None:
         self.history.forget(uri)
@@ -127,14 +128,23 @@ def merged(changes: list[TextChange]) -> TextChange:
     """Successive changes as one: the text before the first, and what differs after the last."""
     before, last = changes[0].before, changes[-1]
     after = last.before[: last.start] + last.new + last.before[last.end :]
-    start = 0
     limit = min(len(before), len(after))
-    while start < limit and before[start] == after[start]:
-        start += 1
-    tail = 0
-    while tail < limit - start and before[-1 - tail] == after[-1 - tail]:
-        tail += 1
+    start = _agreeing(limit, lambda n: before[:n] == after[:n])
+    tail = _agreeing(limit - start, lambda n: before[len(before) - n :] == after[len(after) - n :])
     return TextChange(start, len(before) - tail, after[start : len(after) - tail], before)
+
+
+def _agreeing(limit: int, same: Callable[[int], bool]) -> int:
+    """The largest n <= ``limit`` with ``same(n)`` (true up to some n, false after), by
+    bisection: whole slices compared in C, a 1 MB file in microseconds."""
+    low, high = 0, limit
+    while low < high:
+        middle = (low + high + 1) // 2
+        if same(middle):
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 def touches_typing(replacement: Replacement, event: EditEvent) -> bool:
