@@ -1,177 +1,25 @@
-// Next-edit suggestions: after a pause in typing, `textDocument/copilotInlineEdit` for the
-// active editor's document; the first edit the server offers is shown where it is (the
-// replaced text marked, the new text beside it) with decorations, and a context key lets Tab
-// jump to it, then accept it, and Escape dismiss it. Stable API only (no proposed API), so
-// the .vsix stays publishable.
-//
-// Events: `copilot/inlineEditEvent` "shown" once per request id when first displayed,
-// "rejected" on dismiss; an acceptance runs the edit's command on the server
-// (`workspace/executeCommand` copilot.inlineEditAccepted). A text change in the document of
-// the edit (or of the request) hides it until the next answer.
-//
-// The top half is pure (no `vscode` at run time: the unit tests load it in plain Node); the
-// controller below loads `vscode` when it is constructed.
-import type * as vscode from "vscode";
+// Next-edit suggestions in VS Code: the controller (requests, decorations, context keys,
+// jump / accept / dismiss). The pure logic is in nextEditLogic.ts.
+import * as vscode from "vscode";
 import type { LanguageClient } from "vscode-languageclient/node";
-
-export const INLINE_EDIT_METHOD = "textDocument/copilotInlineEdit";
-export const INLINE_EDIT_EVENT_METHOD = "copilot/inlineEditEvent";
-export const VISIBLE_CONTEXT = "copilotLsp.nextEditVisible";
-export const AT_CURSOR_CONTEXT = "copilotLsp.nextEditAtCursor";
-export const COMMANDS = {
-  jump: "copilotLsp.nextEdit.jump",
-  accept: "copilotLsp.nextEdit.accept",
-  dismiss: "copilotLsp.nextEdit.dismiss",
-} as const;
-export const DEFAULT_DELAY_MS = 250;
-
-export interface Pos {
-  line: number;
-  character: number;
-}
-
-/** One edit of the server's answer. */
-export interface NextEdit {
-  uri: string;
-  /** The version of `uri` the edit is for (undefined: the server did not say). */
-  version: number | undefined;
-  start: Pos;
-  end: Pos;
-  text: string;
-  /** The server's request id (the first argument of the edit's command). */
-  requestId: number | undefined;
-  /** Its place in the server's answer (what `copilot/inlineEditEvent` calls `edit`). */
-  index: number;
-  /** The command that reports the acceptance on the server. */
-  command: { command: string; arguments: unknown[] } | undefined;
-}
-
-export type EditEventName = "shown" | "accepted" | "rejected";
-
-export interface EditEvent {
-  requestId: number;
-  event: EditEventName;
-  /** Which of the request's edits (sent with "shown" and "rejected"). */
-  index?: number;
-}
-
-function isPos(value: unknown): value is Pos {
-  const p = value as Pos | undefined;
-  return typeof p === "object" && p !== null && Number.isInteger(p.line) && Number.isInteger(p.character)
-    && p.line >= 0 && p.character >= 0;
-}
-
-export function comparePos(a: Pos, b: Pos): number {
-  return a.line - b.line || a.character - b.character;
-}
-
-/** The edits of a `textDocument/copilotInlineEdit` result, in the server's order (nearest
- * first); malformed ones are left out. */
-export function parseEdits(result: unknown): NextEdit[] {
-  const edits = (result as { edits?: unknown } | null | undefined)?.edits;
-  if (!Array.isArray(edits)) {
-    return [];
-  }
-  const out: NextEdit[] = [];
-  for (const [index, raw] of edits.entries()) {
-    const e = raw as {
-      range?: { start?: unknown; end?: unknown };
-      text?: unknown;
-      textDocument?: { uri?: unknown; version?: unknown };
-      command?: { command?: unknown; arguments?: unknown };
-    } | null;
-    if (!e || typeof e.text !== "string" || typeof e.textDocument?.uri !== "string") {
-      continue;
-    }
-    const start = e.range?.start;
-    const end = e.range?.end;
-    if (!isPos(start) || !isPos(end) || comparePos(start, end) > 0) {
-      continue;
-    }
-    const version = typeof e.textDocument.version === "number" ? e.textDocument.version : undefined;
-    const command = typeof e.command?.command === "string"
-      ? { command: e.command.command, arguments: Array.isArray(e.command.arguments) ? e.command.arguments : [] }
-      : undefined;
-    const id = command?.arguments[0];
-    out.push({
-      uri: e.textDocument.uri,
-      version,
-      start: { line: start.line, character: start.character },
-      end: { line: end.line, character: end.character },
-      text: e.text,
-      requestId: typeof id === "number" && Number.isInteger(id) ? id : undefined,
-      index,
-      command,
-    });
-  }
-  return out;
-}
-
-/** Whether the cursor (in document `uri`) is at the edit: in its range, ends included. */
-export function atEdit(uri: string, cursor: Pos, edit: NextEdit): boolean {
-  return uri === edit.uri && comparePos(edit.start, cursor) <= 0 && comparePos(cursor, edit.end) <= 0;
-}
-
-/** What Tab does: go to the edit, or accept it once the cursor is there (as Copilot's NES). */
-export function tabAction(uri: string | undefined, cursor: Pos | undefined, edit: NextEdit): "jump" | "accept" {
-  return uri !== undefined && cursor !== undefined && atEdit(uri, cursor, edit) ? "accept" : "jump";
-}
-
-/** The new text as one line of decoration text (a decoration cannot break lines). */
-export function preview(text: string, max = 120): string {
-  const one = text.replace(/\r?\n/g, "⏎").replace(/\t/g, "    ");
-  return one.length > max ? `${one.slice(0, max - 1)}…` : one;
-}
-
-/** The hint shown in the active editor for an edit in another document. */
-export function hintText(edit: NextEdit, fileName: string, old: string): string {
-  const what = old ? `${preview(old, 40)} → ${preview(edit.text, 60)}` : `insert ${preview(edit.text, 60)}`;
-  return `Tab ⇥ ${fileName}:${edit.start.line + 1}: ${what}`;
-}
-
-/** The last path segment of a URI, decoded. */
-export function baseName(uri: string): string {
-  const path = uri.replace(/[?#].*$/, "");
-  const last = path.slice(path.lastIndexOf("/") + 1);
-  try {
-    return decodeURIComponent(last);
-  } catch {
-    return last;
-  }
-}
-
-/** "shown" once per request id. */
-export class ShownOnce {
-  private readonly ids = new Set<number>();
-
-  constructor(private readonly capacity = 500) {}
-
-  /** True the first time `requestId` is seen. */
-  first(requestId: number): boolean {
-    if (this.ids.has(requestId)) {
-      return false;
-    }
-    this.ids.add(requestId);
-    if (this.ids.size > this.capacity) {
-      this.ids.delete(this.ids.values().next().value as number);
-    }
-    return true;
-  }
-
-  clear(): void {
-    this.ids.clear();
-  }
-}
-
-/** The settings `copilotLsp.nextEdit.*`, with their defaults for missing or wrong values. */
-export function nextEditSettings(enabled: unknown, delayMs: unknown): { enabled: boolean; delayMs: number } {
-  return {
-    enabled: typeof enabled === "boolean" ? enabled : true,
-    delayMs: typeof delayMs === "number" && Number.isFinite(delayMs) && delayMs >= 0 ? delayMs : DEFAULT_DELAY_MS,
-  };
-}
-
-// ---- the controller (VS Code) ----
+import {
+  INLINE_EDIT_METHOD,
+  INLINE_EDIT_EVENT_METHOD,
+  VISIBLE_CONTEXT,
+  AT_CURSOR_CONTEXT,
+  COMMANDS,
+  Pos,
+  NextEdit,
+  EditEvent,
+  parseEdits,
+  atEdit,
+  tabAction,
+  preview,
+  hintText,
+  baseName,
+  ShownOnce,
+  nextEditSettings,
+} from "./nextEditLogic";
 
 export interface NextEditHost {
   /** The language client, when one runs. */
@@ -200,9 +48,6 @@ export interface NextEditState {
 
 const HOVER = "copilot-lsp next edit: `Tab` goes there, `Tab` again accepts it, `Escape` dismisses it";
 
-/** `vscode` at run time (see the top of the file). */
-let vs: typeof vscode;
-
 export class NextEdits implements vscode.Disposable {
   private current: { edit: NextEdit; origin: string } | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -222,43 +67,42 @@ export class NextEdits implements vscode.Disposable {
   private readonly trace: string[] = [];
 
   constructor(private readonly host: NextEditHost) {
-    vs = require("vscode") as typeof vscode;
-    this.removed = vs.window.createTextEditorDecorationType({
-      backgroundColor: new vs.ThemeColor("diffEditor.removedTextBackground"),
+    this.removed = vscode.window.createTextEditorDecorationType({
+      backgroundColor: new vscode.ThemeColor("diffEditor.removedTextBackground"),
       textDecoration: "line-through",
-      overviewRulerColor: new vs.ThemeColor("editorOverviewRuler.modifiedForeground"),
-      overviewRulerLane: vs.OverviewRulerLane.Center,
-      rangeBehavior: vs.DecorationRangeBehavior.ClosedClosed,
+      overviewRulerColor: new vscode.ThemeColor("editorOverviewRuler.modifiedForeground"),
+      overviewRulerLane: vscode.OverviewRulerLane.Center,
+      rangeBehavior: vscode.DecorationRangeBehavior.ClosedClosed,
     });
-    this.inserted = vs.window.createTextEditorDecorationType({
+    this.inserted = vscode.window.createTextEditorDecorationType({
       after: {
-        backgroundColor: new vs.ThemeColor("diffEditor.insertedTextBackground"),
+        backgroundColor: new vscode.ThemeColor("diffEditor.insertedTextBackground"),
         border: "1px solid",
-        borderColor: new vs.ThemeColor("diffEditor.insertedTextBorder"),
+        borderColor: new vscode.ThemeColor("diffEditor.insertedTextBorder"),
         margin: "0 0 0 0.2em",
       },
-      rangeBehavior: vs.DecorationRangeBehavior.ClosedClosed,
+      rangeBehavior: vscode.DecorationRangeBehavior.ClosedClosed,
     });
-    this.hint = vs.window.createTextEditorDecorationType({
+    this.hint = vscode.window.createTextEditorDecorationType({
       after: {
-        color: new vs.ThemeColor("editorCodeLens.foreground"),
+        color: new vscode.ThemeColor("editorCodeLens.foreground"),
         fontStyle: "italic",
         margin: "0 0 0 2em",
       },
-      rangeBehavior: vs.DecorationRangeBehavior.ClosedClosed,
+      rangeBehavior: vscode.DecorationRangeBehavior.ClosedClosed,
     });
     this.disposables.push(
       this.removed,
       this.inserted,
       this.hint,
-      vs.commands.registerCommand(COMMANDS.jump, () => this.jump()),
-      vs.commands.registerCommand(COMMANDS.accept, () => this.accept()),
-      vs.commands.registerCommand(COMMANDS.dismiss, () => this.dismiss()),
-      vs.workspace.onDidChangeTextDocument((event) => this.onChange(event)),
-      vs.window.onDidChangeTextEditorSelection((event) => this.onSelection(event)),
-      vs.window.onDidChangeActiveTextEditor((editor) => this.onActiveEditor(editor)),
-      vs.window.onDidChangeVisibleTextEditors(() => this.render()),
-      vs.workspace.onDidChangeConfiguration((event) => {
+      vscode.commands.registerCommand(COMMANDS.jump, () => this.jump()),
+      vscode.commands.registerCommand(COMMANDS.accept, () => this.accept()),
+      vscode.commands.registerCommand(COMMANDS.dismiss, () => this.dismiss()),
+      vscode.workspace.onDidChangeTextDocument((event) => this.onChange(event)),
+      vscode.window.onDidChangeTextEditorSelection((event) => this.onSelection(event)),
+      vscode.window.onDidChangeActiveTextEditor((editor) => this.onActiveEditor(editor)),
+      vscode.window.onDidChangeVisibleTextEditors(() => this.render()),
+      vscode.workspace.onDidChangeConfiguration((event) => {
         if (event.affectsConfiguration("copilotLsp")) {
           // After the extension's own listener has read the settings (host.enabledFor).
           setTimeout(() => {
@@ -308,7 +152,7 @@ export class NextEdits implements vscode.Disposable {
   }
 
   private settings(): { enabled: boolean; delayMs: number } {
-    const config = vs.workspace.getConfiguration("copilotLsp.nextEdit");
+    const config = vscode.workspace.getConfiguration("copilotLsp.nextEdit");
     return nextEditSettings(config.get("enabled"), config.get("delayMs"));
   }
 
@@ -344,16 +188,16 @@ export class NextEdits implements vscode.Disposable {
   }
 
   private async request(uri: string, fallback?: Pos): Promise<void> {
-    const document = vs.workspace.textDocuments.find((d) => d.uri.toString() === uri);
+    const document = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri);
     const client = this.runningClient();
     if (!document || !client || !this.enabledFor(document)) {
       return;
     }
-    const editor = vs.window.activeTextEditor;
+    const editor = vscode.window.activeTextEditor;
     const cursor = editor?.document === document ? editor.selection.active : fallback ?? { line: 0, character: 0 };
     this.cancel();
     const seq = this.seq;
-    const source = new vs.CancellationTokenSource();
+    const source = new vscode.CancellationTokenSource();
     this.pending = source;
     const version = document.version; // what vscode-languageclient sent last
     this.requests++;
@@ -381,7 +225,7 @@ export class NextEdits implements vscode.Disposable {
     const edits = parseEdits(result);
     // The first edit whose document is open at the version the edit is for.
     const edit = edits.find((e) => {
-      const target = vs.workspace.textDocuments.find((d) => d.uri.toString() === e.uri);
+      const target = vscode.workspace.textDocuments.find((d) => d.uri.toString() === e.uri);
       return target !== undefined && (e.version === undefined || e.version === target.version);
     });
     this.note(`answer v${version}: ${edits.length} edits${edit ? `, showing id ${edit.requestId} ${edit.start.line}:${edit.start.character}` : ""}`);
@@ -411,23 +255,23 @@ export class NextEdits implements vscode.Disposable {
   }
 
   private rangeOf(edit: NextEdit): vscode.Range {
-    return new vs.Range(edit.start.line, edit.start.character, edit.end.line, edit.end.character);
+    return new vscode.Range(edit.start.line, edit.start.character, edit.end.line, edit.end.character);
   }
 
   private documentOf(uri: string): vscode.TextDocument | undefined {
-    return vs.workspace.textDocuments.find((d) => d.uri.toString() === uri);
+    return vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri);
   }
 
   /** The decorations and context keys for the current edit (none when there is none). */
   private render(): void {
     const edit = this.current?.edit;
     let decorated = 0;
-    for (const editor of vs.window.visibleTextEditors) {
+    for (const editor of vscode.window.visibleTextEditors) {
       if (edit && editor.document.uri.toString() === edit.uri) {
         const range = this.rangeOf(edit);
         editor.setDecorations(this.removed, range.isEmpty ? [] : [range]);
         editor.setDecorations(this.inserted, edit.text === "" ? [] : [{
-          range: new vs.Range(range.end, range.end),
+          range: new vscode.Range(range.end, range.end),
           renderOptions: { after: { contentText: preview(edit.text) } },
           hoverMessage: HOVER,
         }]);
@@ -440,28 +284,28 @@ export class NextEdits implements vscode.Disposable {
     }
     this.decoratedEditors = decorated;
     this.hintShown = undefined;
-    const active = vs.window.activeTextEditor;
+    const active = vscode.window.activeTextEditor;
     if (edit && active && active.document.uri.toString() !== edit.uri) {
       const target = this.documentOf(edit.uri);
       const old = target ? target.getText(this.rangeOf(edit)) : "";
       const line = active.document.lineAt(active.selection.active.line).range.end;
       this.hintShown = hintText(edit, baseName(edit.uri), old);
-      active.setDecorations(this.hint, [{ range: new vs.Range(line, line), renderOptions: { after: { contentText: this.hintShown } } }]);
+      active.setDecorations(this.hint, [{ range: new vscode.Range(line, line), renderOptions: { after: { contentText: this.hintShown } } }]);
     }
     this.updateContext();
   }
 
   private updateContext(): void {
     const edit = this.current?.edit;
-    const active = vs.window.activeTextEditor;
+    const active = vscode.window.activeTextEditor;
     const visible = edit !== undefined;
     const atCursor = edit !== undefined && active !== undefined
       && tabAction(active.document.uri.toString(), active.selection.active, edit) === "accept";
     if (visible !== this.context.visible) {
-      void vs.commands.executeCommand("setContext", VISIBLE_CONTEXT, visible);
+      void vscode.commands.executeCommand("setContext", VISIBLE_CONTEXT, visible);
     }
     if (atCursor !== this.context.atCursor) {
-      void vs.commands.executeCommand("setContext", AT_CURSOR_CONTEXT, atCursor);
+      void vscode.commands.executeCommand("setContext", AT_CURSOR_CONTEXT, atCursor);
     }
     this.context = { visible, atCursor };
   }
@@ -492,13 +336,13 @@ export class NextEdits implements vscode.Disposable {
     if (!edit) {
       return false;
     }
-    const document = this.documentOf(edit.uri) ?? await vs.workspace.openTextDocument(vs.Uri.parse(edit.uri));
-    const editor = vs.window.activeTextEditor?.document === document
-      ? vs.window.activeTextEditor
-      : await vs.window.showTextDocument(document);
-    const start = new vs.Position(edit.start.line, edit.start.character);
-    editor.selection = new vs.Selection(start, start);
-    editor.revealRange(this.rangeOf(edit), vs.TextEditorRevealType.InCenterIfOutsideViewport);
+    const document = this.documentOf(edit.uri) ?? await vscode.workspace.openTextDocument(vscode.Uri.parse(edit.uri));
+    const editor = vscode.window.activeTextEditor?.document === document
+      ? vscode.window.activeTextEditor
+      : await vscode.window.showTextDocument(document);
+    const start = new vscode.Position(edit.start.line, edit.start.character);
+    editor.selection = new vscode.Selection(start, start);
+    editor.revealRange(this.rangeOf(edit), vscode.TextEditorRevealType.InCenterIfOutsideViewport);
     this.note(`jump to ${edit.start.line}:${edit.start.character}`);
     this.render();
     return true;
@@ -518,7 +362,7 @@ export class NextEdits implements vscode.Disposable {
       this.note("accept: the document changed since, not applied");
       return false;
     }
-    const active = vs.window.activeTextEditor;
+    const active = vscode.window.activeTextEditor;
     const wasAt = active?.document === document && atEdit(edit.uri, active.selection.active, edit);
     if (!(await this.apply(document, edit))) {
       this.note("accept: the edit was not applied");
@@ -529,8 +373,8 @@ export class NextEdits implements vscode.Disposable {
       ? { line: edit.start.line, character: edit.start.character + edit.text.length }
       : { line: edit.start.line + lines.length - 1, character: lines[lines.length - 1].length };
     if (wasAt && active) {
-      const position = new vs.Position(end.line, end.character);
-      active.selection = new vs.Selection(position, position);
+      const position = new vscode.Position(end.line, end.character);
+      active.selection = new vscode.Selection(position, position);
     }
     if (edit.requestId !== undefined) {
       this.record({ requestId: edit.requestId, event: "accepted" });
@@ -555,15 +399,15 @@ export class NextEdits implements vscode.Disposable {
    * WorkspaceEdit. */
   private async apply(document: vscode.TextDocument, edit: NextEdit): Promise<boolean> {
     const range = this.rangeOf(edit);
-    const editor = vs.window.activeTextEditor?.document === document
-      ? vs.window.activeTextEditor
-      : vs.window.visibleTextEditors.find((e) => e.document === document);
+    const editor = vscode.window.activeTextEditor?.document === document
+      ? vscode.window.activeTextEditor
+      : vscode.window.visibleTextEditors.find((e) => e.document === document);
     if (editor) {
       return editor.edit((builder) => builder.replace(range, edit.text));
     }
-    const workspaceEdit = new vs.WorkspaceEdit();
+    const workspaceEdit = new vscode.WorkspaceEdit();
     workspaceEdit.replace(document.uri, range, edit.text);
-    return vs.workspace.applyEdit(workspaceEdit);
+    return vscode.workspace.applyEdit(workspaceEdit);
   }
 
   /** Hide the edit, and tell the server it was rejected (it offers it there no more). */
@@ -591,7 +435,7 @@ export class NextEdits implements vscode.Disposable {
     if (this.current && (this.current.edit.uri === uri || this.current.origin === uri)) {
       this.clear("text changed");
     }
-    if (vs.window.activeTextEditor?.document === document) {
+    if (vscode.window.activeTextEditor?.document === document) {
       this.cancel(); // an answer for the text before this change is stale
       if (this.enabledFor(document)) {
         this.schedule(uri, this.settings().delayMs);
@@ -600,7 +444,7 @@ export class NextEdits implements vscode.Disposable {
   }
 
   private onSelection(event: vscode.TextEditorSelectionChangeEvent): void {
-    if (this.current && event.textEditor === vs.window.activeTextEditor) {
+    if (this.current && event.textEditor === vscode.window.activeTextEditor) {
       if (this.hintShown) {
         this.render(); // the hint follows the cursor's line
       } else {

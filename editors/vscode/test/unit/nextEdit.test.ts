@@ -12,7 +12,7 @@ import {
   preview,
   ShownOnce,
   tabAction,
-} from "../../src/nextEdit";
+} from "../../src/nextEditLogic";
 
 const LIB = "file:///w/shop/pricing.py";
 const MAIN = "file:///w/shop/main.py";
