@@ -1,11 +1,11 @@
 """Continuous batching: every active generation advances in the same llama.cpp forward pass.
 
-Each step (``step``) puts into one batch, for every generation that is decoding, the token
-it chose last plus its speculative draft (logits for every row, to verify the draft), and
-then a bounded chunk of pending prompt evaluation, shared fairly among the generations
-still reading their prompts. A long prompt from one editor therefore delays another
-editor's next token by at most one chunk, and N generations cost about one forward pass a
-token instead of N. Verification and stopping are ``decoding.greedy_steps``' rules applied
+Each step (``step``) decodes, in one pass, for every generation that is decoding, the token
+it chose last plus its speculative draft (logits for every row, to verify the draft); then,
+in a second pass, a bounded chunk of pending prompt evaluation, shared fairly among the
+generations still reading their prompts. A long prompt from one editor therefore delays
+another editor's next token by at most one chunk, and N generations cost about one forward
+pass a token instead of N. Verification and stopping are ``decoding.greedy_steps``' rules applied
 per generation, so each one's tokens are plain greedy decoding's (up to llama.cpp rounding
 a batch of rows differently from a single row where two tokens nearly tie).
 
@@ -139,9 +139,22 @@ def _shares(wanted: list[int], budget: int) -> list[int]:
 
 def step(parts: list[tuple[Running, Part]], session: LlamaSession, vocabulary: Vocabulary) -> None:
     """Decode the planned batch, then advance each generation: verify drafts, choose and
-    emit tokens, stop where the job's rules say."""
-    if not parts:
-        return  # nothing to decode (and "every job cancelled" would be vacuously true)
+    emit tokens, stop where the job's rules say.
+
+    The decoding generations' rows go through a forward pass of their own, and their tokens
+    are out before the prompt chunk's pass: the gap between two of their tokens is then one
+    chunk and one step. (In one batch, llama.cpp would split rows of several sequences into
+    equal micro-batches anyway when the KV cache is split per sequence, and the tokens would
+    wait for the chunk too.)"""
+    decoding = [(r, part) for r, part in parts if r.decoding]
+    reading = [(r, part) for r, part in parts if not r.decoding]
+    for group in (decoding, reading):
+        if group:
+            _pass(group, session, vocabulary)
+
+
+def _pass(parts: list[tuple[Running, Part]], session: LlamaSession, vocabulary: Vocabulary) -> None:
+    """One forward pass over ``parts``, then each generation advanced."""
     jobs = {id(r.job): r.job for r, _ in parts}.values()
 
     def abort_if_all_cancelled() -> None:
