@@ -123,7 +123,11 @@ describe("the copilot-lsp server over stdio", { timeout: 300_000 }, () => {
 
   it("advertises inline completion and the accept command", () => {
     assert.ok(init.capabilities.inlineCompletionProvider, "inlineCompletionProvider");
-    assert.deepEqual(init.capabilities.executeCommandProvider?.commands, ["copilot.accepted"]);
+    // the inline completion's and the next edit's acceptance
+    assert.deepEqual(
+      [...(init.capabilities.executeCommandProvider?.commands ?? [])].sort(),
+      ["copilot.accepted", "copilot.inlineEditAccepted"],
+    );
     assert.equal(init.serverInfo?.name, "copilot-lsp");
   });
 
