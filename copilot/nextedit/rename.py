@@ -110,7 +110,7 @@ def propagate(
         Replacement(document.uri, document.version, start, start + len(rename.old), rename.new, "rename")
         for start in sorted(found, key=lambda start: abs(start - rename.start))
     ]
-    if scope.parent is None and _defined_at_top(syntax, document.text, rename.new, edited):
+    if scope.parent is None and _defined_at_top(syntax, edited):
         for other in others:
             replacements += _importers(other, document.uri, rename)
     return replacements
@@ -235,10 +235,10 @@ def _occurrences(
             continue
         if target_object is None and _shadowed(node, scope, name, syntax, text, renamed):
             continue
-        starts.append(_text_offset(syntax, text, node.start_byte))
+        starts.append(node.start_byte)
         if len(starts) > MAX_OCCURRENCES:
             return None
-    return starts
+    return _text_offsets(syntax, text, starts)
 
 
 def _shadowed(
@@ -264,7 +264,7 @@ def _occurs(
     return any(node not in skip and _attribute_object(node) is None for node in _named(syntax, text, name, scope))
 
 
-def _defined_at_top(syntax: SyntaxTree, text: str, name: str, edited: tree_sitter.Node) -> bool:
+def _defined_at_top(syntax: SyntaxTree, edited: tree_sitter.Node) -> bool:
     """Whether the renamed thing is the module's own (a top-level function, class or
     assignment): then other files may import it."""
     assert syntax.tree is not None
@@ -284,10 +284,16 @@ def _top_level(node: tree_sitter.Node, root: tree_sitter.Node) -> bool:
     return True
 
 
-def _text_offset(syntax: SyntaxTree, text: str, byte: int) -> int:
+def _text_offsets(syntax: SyntaxTree, text: str, starts: list[int]) -> list[int]:
+    """String offsets of byte offsets ``starts``, in one pass over the source."""
     if text.isascii():
-        return byte
-    return len(syntax.source[:byte].decode("utf-8", "replace"))
+        return starts
+    by_byte: dict[int, int] = {}
+    at = offset = 0
+    for byte in sorted(set(starts)):
+        offset += len(syntax.source[at:byte].decode("utf-8", "replace"))
+        by_byte[byte], at = offset, byte
+    return [by_byte[byte] for byte in starts]
 
 
 def _module_name(uri: str) -> str:
@@ -317,8 +323,8 @@ def _importers(other: Document, uri: str, rename: Rename) -> list[Replacement]:
         obj = _attribute_object(node)
         direct = obj is None and (from_import or js_import) and not _shadowed(node, root, rename.old, syntax, text)
         if direct or (obj == module and module_import):
-            starts.append(_text_offset(syntax, text, node.start_byte))
+            starts.append(node.start_byte)
     return [
         Replacement(other.uri, other.version, start, start + len(rename.old), rename.new, "rename")
-        for start in starts[:MAX_OCCURRENCES]
+        for start in _text_offsets(syntax, text, starts[:MAX_OCCURRENCES])
     ]

@@ -127,3 +127,12 @@ def test_an_attribute_of_the_new_name_is_no_collision_but_a_variable_is() -> Non
     doc = open_doc(text)
     type_over(edits, doc, text.index("widget.text"), "widget", "other")  # switched to another variable
     assert suggested(edits, doc) == []  # neither a rename (it collides) nor a repeated change
+
+
+def test_offsets_are_string_offsets_after_non_ascii_text() -> None:
+    text = 'def f(größe):\n    s = "é€😀"\n    return größe + größe\n'
+    edits = NextEdits()
+    doc = open_doc(text)
+    type_over(edits, doc, text.index("größe"), "größe", "size")
+    _, found = edits.suggest(doc, [])
+    assert [doc.text[r.start : r.end] for r in found] == ["größe", "größe"]
