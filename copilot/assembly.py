@@ -103,7 +103,7 @@ def build_pipeline(
         settings.memory_entries if settings.enabled else 0,
     )
     escalation = open_escalation(config, root)
-    next_edit, next_edit_error = open_next_edit(config, shared, session, defer_to=engine)
+    next_edit = open_next_edit(config, shared, session, defer_to=engine)
     retriever = None
     if engine is not None and documents is not None:
         vocabulary = engine.vocabulary
@@ -127,7 +127,6 @@ def build_pipeline(
         session=session,
         on_close=on_close,
         next_edit=next_edit,
-        next_edit_error=next_edit_error,
     )
 
 
@@ -149,16 +148,16 @@ def next_edit_key(config: Config) -> EngineKey | None:
 
 def open_next_edit(
     config: Config, shared: SharedEngines | None, session: str, defer_to: LocalEngine | None = None
-) -> tuple[ModelEdits | None, str]:
-    """The next-edit model when ``next_edit.model`` names one; else None, and why not when
-    it cannot be used (the edits that repeat the last one are found without it)."""
+) -> ModelEdits | None:
+    """The next-edit model when ``next_edit.model`` names one; else None (logged when it
+    cannot be used: the edits that repeat the last one are found without it, and `doctor`
+    says why)."""
     key = next_edit_key(config)
     if key is None:
-        return None, ""
+        return None
     if not key.path.is_file():
-        error = f"next_edit.model {config.next_edit.model!r}: no such file {key.path} (`copilot-lsp models pull`)"
-        log.error("no next-edit model: %s", error)
-        return None, error
+        log.error("no next-edit model: next_edit.model %r: no such file %s", config.next_edit.model, key.path)
+        return None
     engine: LocalEngine | None = None
     try:
         engine = shared.acquire_key(key) if shared is not None else open_engine(key.path, key.model, key.speculative)
@@ -168,9 +167,9 @@ def open_next_edit(
         log.error("no next-edit model: %s", exc)
         if engine is not None:
             shared.release(engine) if shared is not None else engine.stop()
-        return None, str(exc)
+        return None
     log.info("next-edit model %s", key.path.name)
-    return model, ""
+    return model
 
 
 def open_escalation(config: Config, root: Path | None) -> Escalation | None:

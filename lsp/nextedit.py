@@ -22,6 +22,8 @@ from pygls.lsp.server import LanguageServer
 
 from copilot.documents import Document, DocumentStore, Encoding, Position
 from copilot.errors import CopilotError
+from copilot.nextedit.history import EditEvent
+from copilot.nextedit.model import ModelEdits
 from copilot.nextedit.rename import Replacement
 from copilot.nextedit.suggest import NextEdits, extending, touches_typing
 from copilot.pipeline import Pipeline
@@ -112,13 +114,7 @@ async def answer(session: Session, params: Any) -> dict[str, Any]:
     event = session.next_edits.recent(document)
     if not found and event is not None and pipeline is not None and pipeline.next_edit is not None:
         cursor = _offset(document, position, session.encoding, default=event.end)
-        try:
-            proposed = await pipeline.next_edit.suggest(document, cursor, session.next_edits.history.events())
-        except CopilotError as exc:
-            log.warning("next-edit model: %s", exc)
-            proposed = []
-        found = [r for r in proposed if not touches_typing(r, event)]
-        session.edit_stats.count("model_requests", 1)
+        found = await _model_edits(session, pipeline.next_edit, document, cursor, event)
     request_id, replacements = session.next_edits.offer(found, [document, *others])
     documents = {d.uri: d for d in [document, *others]}
     edits = [_edit(r, documents[r.uri], session.encoding, request_id) for r in replacements if r.uri in documents]
@@ -139,12 +135,7 @@ async def inline_item(session: Session, document: Document, cursor: int) -> type
     event = session.next_edits.recent(document)
     if pipeline is None or pipeline.next_edit is None or event is None or not pipeline.config.next_edit.enabled:
         return None
-    try:
-        found = await pipeline.next_edit.suggest(document, cursor, session.next_edits.history.events())
-    except CopilotError as exc:
-        log.warning("next-edit model: %s", exc)
-        return None
-    edit = extending(document.text, cursor, [r for r in found if not touches_typing(r, event)])
+    edit = extending(document.text, cursor, await _model_edits(session, pipeline.next_edit, document, cursor, event))
     if edit is None:
         return None
     session.edit_stats.count("inline_items", 1)
@@ -154,6 +145,19 @@ async def inline_item(session: Session, document: Document, cursor: int) -> type
         end=types.Position(line=end.line, character=end.character),
     )
     return types.InlineCompletionList(items=[types.InlineCompletionItem(insert_text=edit.new, range=replaced)])
+
+
+async def _model_edits(
+    session: Session, model: ModelEdits, document: Document, cursor: int, event: EditEvent
+) -> list[Replacement]:
+    """The next-edit model's edits, none over what was just typed ([] when it fails)."""
+    session.edit_stats.count("model_requests", 1)
+    try:
+        found = await model.suggest(document, cursor, session.next_edits.history.events())
+    except CopilotError as exc:
+        log.warning("next-edit model: %s", exc)
+        return []
+    return [r for r in found if not touches_typing(r, event)]
 
 
 def _offset(document: Document, position: Any, encoding: Encoding, default: int) -> int:

@@ -61,11 +61,9 @@ class Pipeline:
         session: str = "",
         on_close: Callable[[], None] | None = None,
         next_edit: ModelEdits | None = None,
-        next_edit_error: str = "",
     ) -> None:
         self.engine = engine
         self.next_edit = next_edit  # the next-edit model, when one is configured and usable
-        self.next_edit_error = next_edit_error
         # The editor session this pipeline serves (one process may serve many): it names the
         # session's KV sequences in the shared engine, which are freed when it closes.
         self.session = session
