@@ -22,6 +22,7 @@ from pygls.lsp.server import LanguageServer
 
 from copilot.documents import Document, DocumentStore, Encoding, Position
 from copilot.errors import CopilotError
+from copilot.metrics import percentiles
 from copilot.nextedit.history import EditEvent
 from copilot.nextedit.model import ModelEdits
 from copilot.nextedit.rename import Replacement
@@ -64,12 +65,7 @@ class EditStats:
             mirror[f"next_edit_{name}"] += n
 
     def snapshot(self) -> dict[str, Any]:
-        ordered = sorted(self.latency_ms)
-
-        def at(q: float) -> float | None:
-            return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2) if ordered else None
-
-        return {**self.counts, "latency_ms": {"p50": at(0.5), "p95": at(0.95), "n": len(ordered)}}
+        return {**self.counts, "latency_ms": percentiles(self.latency_ms)}
 
 
 def register(server: LanguageServer) -> None:

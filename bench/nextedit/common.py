@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from copilot.documents import Change, Document
-from copilot.nextedit import suggest as suggest_module
 from copilot.nextedit.history import PAUSE_S
 from copilot.nextedit.rename import Replacement
 from copilot.nextedit.suggest import NextEdits
@@ -65,17 +62,8 @@ class Editor:
     def __init__(self, uri: str, text: str) -> None:
         self.now = 1000.0
         self.document = Document(uri, "python", 1, text)
-        self.edits = NextEdits()
+        self.edits = NextEdits(clock=lambda: self.now)
         self.apply_ms: list[float] = []
-
-    @contextmanager
-    def _clock(self) -> Iterator[None]:
-        real = getattr(suggest_module, "time")  # noqa: B009 (the module's ``time``: patched, put back)
-        setattr(suggest_module, "time", SimpleNamespace(monotonic=lambda: self.now))  # noqa: B010
-        try:
-            yield
-        finally:
-            setattr(suggest_module, "time", real)  # noqa: B010
 
     def change(self, start: int, end: int, text: str, seconds: float = KEY_S) -> None:
         self.now += seconds
@@ -84,18 +72,15 @@ class Editor:
         started = time.perf_counter()
         applied = document.apply([Change(text=text, start=begin, end=finish)], document.version + 1, "utf-16")
         self.apply_ms.append((time.perf_counter() - started) * 1000)
-        with self._clock():
-            self.edits.changed(document.uri, applied, document.version)
+        self.edits.changed(document.uri, applied, document.version)
 
     def pause(self, seconds: float = THINK_S) -> None:
         self.now += seconds
 
     def ask(self) -> tuple[list[Replacement], float]:
-        with self._clock():
-            started = time.perf_counter()
-            _, found = self.edits.suggest(self.document, [])
-            elapsed = (time.perf_counter() - started) * 1000
-        return found, elapsed
+        started = time.perf_counter()
+        _, found = self.edits.suggest(self.document, [])
+        return found, (time.perf_counter() - started) * 1000
 
     def retype(self, at: int, old: str, new: str) -> Iterator[str]:
         """Delete ``old`` at ``at`` key by key (backspace), then type ``new``; yields the text

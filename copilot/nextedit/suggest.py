@@ -27,7 +27,8 @@ MAX_OFFERED = 256
 class NextEdits:
     """Per editor session: the edit history, what was offered, what was rejected."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock  # when edits happen (a benchmark types on a simulated one)
         self.history = EditHistory()
         self._rejected: OrderedDict[tuple[str, str, str, str], None] = OrderedDict()
         self._offered: OrderedDict[int, list[tuple[str, str, str, str]]] = OrderedDict()
@@ -38,7 +39,7 @@ class NextEdits:
         it as several small ones (VS Code's minimal diff of `net_price` -> `price_after_tax`)."""
         if changes:
             change = changes[0] if len(changes) == 1 else merged(changes)
-            self.history.record(uri, change, version, time.monotonic())
+            self.history.record(uri, change, version, self.clock())
 
     def forget(self, uri: str) -> None:
         self.history.forget(uri)
@@ -63,7 +64,7 @@ class NextEdits:
         if (
             event is None
             or event.uri != document.uri
-            or time.monotonic() - event.at > RECENT_S
+            or self.clock() - event.at > RECENT_S
             or len(document.text) > MAX_TEXT
         ):
             return None
