@@ -13,7 +13,14 @@ from copilot.inference.decoding import DecodeCounters, greedy_steps
 from copilot.inference.engine import open_engine
 from copilot.inference.jobs import GenerationJob
 from copilot.inference.llama import DecodeAborted, LlamaSession
-from copilot.inference.speculative import Drafter, DraftModel, PromptLookup, Speculator, top_probability
+from copilot.inference.speculative import (
+    Drafter,
+    DraftModel,
+    DraftStats,
+    PromptLookup,
+    Speculator,
+    top_probability,
+)
 from copilot.inference.vocabulary import Vocabulary
 from copilot.models import DEFAULT_MODEL_PATH
 from copilot.prompt.fim import build_fim_prompt
@@ -111,20 +118,31 @@ def test_short_jobs_do_not_count_and_a_fixed_speculator_always_drafts() -> None:
     assert fixed.drafting
 
 
-def test_draft_length_grows_after_full_acceptance_and_shrinks_after_a_rejection() -> None:
+def test_drafts_are_full_length_while_the_target_agrees_and_shorten_when_it_does_not() -> None:
     drafter = Scripted("scripted", list(range(20)))
     speculator = speculator_with_plain_timing([drafter], max_length=8)
-    _, draft = speculator.propose([0], room=100)
-    assert len(draft) == 4
-    speculator.feedback(drafter, 4, 4)
-    assert len(speculator.propose([0], room=100)[1]) == 6
-    speculator.feedback(drafter, 6, 6)
-    speculator.feedback(drafter, 8, 8)
-    assert len(speculator.propose([0], room=100)[1]) == 8  # capped
-    speculator.feedback(drafter, 8, 1)
-    assert len(speculator.propose([0], room=100)[1]) == 2  # just past what was accepted
+    assert len(speculator.propose([0], room=100)[1]) == 8  # optimistic at first: full length
+    for _ in range(20):  # a long draft the target mostly agrees with: still full length
+        speculator.feedback(drafter, 8, 7)
+    assert len(speculator.propose([0], room=100)[1]) == 8
+    for _ in range(100):  # the target accepts 3 tokens, then rejects one: p = 3/4 per token
+        speculator.feedback(drafter, 8, 3)
+    shorter = len(speculator.propose([0], room=100)[1])
+    assert shorter == 5  # 0.75 ** 5 = 0.24: the longest draft accepted whole with a chance of 0.2
+    for _ in range(60):  # it agrees again
+        speculator.feedback(drafter, shorter, shorter)
+    assert len(speculator.propose([0], room=100)[1]) == 8
     assert len(speculator.propose([0], room=1)[1]) == 1  # never past the context's end
     assert speculator.propose([0], room=0) == (None, [])
+
+
+def test_per_token_acceptance_counts_each_rejection_once() -> None:
+    stats = DraftStats(token_hits=0.0, token_misses=0.0)
+    speculator = Speculator([Scripted("scripted", [1])])
+    speculator.stats["scripted"] = stats
+    speculator.feedback(Scripted("scripted", [1]), 8, 3)  # 3 accepted, then one rejection; 4 unjudged
+    assert stats.token_acceptance == pytest.approx(3 / 4)
+    assert stats.acceptance < 0.6  # the per-round share (3 / 8) pulls the running average down
 
 
 def test_a_drafter_below_the_acceptance_floor_is_only_probed() -> None:
