@@ -51,7 +51,7 @@ def make_trace(sessions: int, seed: int, packages: tuple[str, ...] = DEFAULT_PAC
     files = package_sources(packages)
     if not files:
         raise SystemExit(f"no source files found in packages {packages}")
-    trace = []
+    trace: list[TypingSession] = []
     while len(trace) < sessions:
         path = rng.choice(files)
         lines = path.read_text(encoding="utf-8").split("\n")

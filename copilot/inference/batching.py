@@ -19,7 +19,7 @@ import codecs
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..prompt.healing import heal_step
 from .decoding import DecodeCounters, choose, logprob
@@ -29,6 +29,16 @@ from .speculative import Drafter, DraftRun
 from .vocabulary import Vocabulary
 
 PREFILL_CHUNK = 128  # prompt tokens per step, all generations together: the bound on a stall
+
+
+class ForwardPass(NamedTuple):
+    """One llama.cpp forward pass of a step and the handling of its rows (verifying, choosing,
+    emitting), for the engine's record (``perf_counter`` times)."""
+
+    started: float
+    ended: float
+    decoding_rows: int  # the decoding generations' tokens and drafts
+    prompt_tokens: int  # prompt evaluation
 
 
 @dataclass(eq=False)
@@ -137,9 +147,9 @@ def _shares(wanted: list[int], budget: int) -> list[int]:
     return shares
 
 
-def step(parts: list[tuple[Running, Part]], session: LlamaSession, vocabulary: Vocabulary) -> None:
+def step(parts: list[tuple[Running, Part]], session: LlamaSession, vocabulary: Vocabulary) -> list[ForwardPass]:
     """Decode the planned batch, then advance each generation: verify drafts, choose and
-    emit tokens, stop where the job's rules say.
+    emit tokens, stop where the job's rules say. Returns the forward passes it ran.
 
     The decoding generations' rows go through a forward pass of their own, and their tokens
     are out before the prompt chunk's pass: the gap between two of their tokens is then one
@@ -148,9 +158,15 @@ def step(parts: list[tuple[Running, Part]], session: LlamaSession, vocabulary: V
     wait for the chunk too.)"""
     decoding = [(r, part) for r, part in parts if r.decoding]
     reading = [(r, part) for r, part in parts if not r.decoding]
+    passes = []
     for group in (decoding, reading):
         if group:
+            started = time.perf_counter()
             _pass(group, session, vocabulary)
+            rows = sum(len(part.tokens) for _, part in group)
+            is_prompt = group is reading
+            passes.append(ForwardPass(started, time.perf_counter(), 0 if is_prompt else rows, rows if is_prompt else 0))
+    return passes
 
 
 def _pass(parts: list[tuple[Running, Part]], session: LlamaSession, vocabulary: Vocabulary) -> None:

@@ -34,7 +34,7 @@ from pathlib import Path
 from ..config import ModelSettings, SpeculativeSettings
 from ..errors import ModelError
 from ..logs import REQUEST_ID, shared_thread
-from .batching import Running, check_limits, plan, step
+from .batching import ForwardPass, Running, check_limits, plan, step
 from .gguf_info import draft_mismatch
 from .jobs import Generation, GenerationJob, JobQueue, StopReason
 from .llama import LlamaSession
@@ -72,7 +72,7 @@ class LocalEngine:
             )
         self._jobs: JobQueue[_Item] = JobQueue()
         self._active: dict[str, GenerationJob] = {}  # owner -> its job being generated
-        self._lock = threading.Lock()  # guards _active, _slots and _saved between the loop and the worker
+        self._lock = threading.Lock()  # guards _active, _slots, _saved and the records between the loop and the worker
         self._ready = threading.Event()
         self._load_error: ModelError | None = None
         # It serves every session of the process: it logs as none of them (a context of its own).
@@ -82,6 +82,7 @@ class LocalEngine:
         self._saved = SavedStates(settings.saved_states_mb * 1_000_000)
         self._speculator: Speculator | None = None
         self._batch_sizes: deque[int] = deque(maxlen=4096)  # generations per forward pass, recent steps
+        self._passes: deque[ForwardPass] = deque(maxlen=4096)  # recent forward passes, timed
 
     def start(self) -> None:
         self._thread.start()
@@ -118,7 +119,13 @@ class LocalEngine:
 
     def batch_sizes(self) -> list[int]:
         """How many generations each recent forward pass advanced."""
-        return list(self._batch_sizes)
+        with self._lock:  # the worker appends: copying a deque while it changes raises
+            return list(self._batch_sizes)
+
+    def recent_passes(self) -> list[ForwardPass]:
+        """The recent forward passes, oldest first: when each ran and what it held."""
+        with self._lock:
+            return list(self._passes)
 
     @property
     def speculator(self) -> Speculator | None:
@@ -270,8 +277,10 @@ class LocalEngine:
             check_limits(r, llm, now)
         active = [r for r in running if r.reason is None]
         if active:
-            self._batch_sizes.append(len(active))
-            step(plan(active, llm, turn), llm, self.vocabulary)
+            passes = step(plan(active, llm, turn), llm, self.vocabulary)
+            with self._lock:
+                self._batch_sizes.append(len(active))
+                self._passes.extend(passes)
 
     def _finish(self, r: Running, error: BaseException | None = None) -> None:
         """Answer a finished generation, with its text or the error that stopped it."""

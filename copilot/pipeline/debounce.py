@@ -18,8 +18,9 @@ class Debounce:
     Waiting is only worth it when the model is slower than the user's typing: a request
     started now would be superseded by the next keystroke anyway. Then the wait is a
     little longer than the usual gap between keys (a pause means the user wants a
-    suggestion), never longer than ``max_ms``. When the model answers within about half
-    a keystroke gap, requests start at once.
+    suggestion), never longer than ``max_ms``. When the model answers within a keystroke
+    gap, requests start at once: a wait would let the next key supersede an answer that
+    was on time, so the user would see nothing while typing and wait longer at a pause.
     """
 
     max_ms: float = 75.0
@@ -53,6 +54,6 @@ class Debounce:
         gap = self.typing_gap_ms.get(document)
         if gap is None or document in self._after_pause:  # the first key after a pause: the user waits now
             return 0.0
-        if self.model_ms is not None and self.model_ms < gap / 2:
+        if self.model_ms is not None and self.model_ms < gap:
             return 0.0
         return min(self.max_ms, gap * 1.25)

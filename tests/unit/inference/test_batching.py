@@ -4,6 +4,7 @@ tokens, and a long prompt never holds another generation back by more than one c
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -105,7 +106,9 @@ def test_a_long_prompt_delays_a_decoding_generation_by_at_most_one_chunk_per_ste
         long_source = "".join(f"value_{i} = compute({i}, 'x')\n" for i in range(115))
         long = build_fim_prompt(vocabulary.fim, vocabulary.encode(long_source), [])
         assert len(long) > 1500
-        writer = Running(GenerationJob(prompt=short, max_tokens=400), None, 0, 0.0, 0)
+        emitted: list[float] = []  # when the writer's text grew
+        job = GenerationJob(prompt=short, max_tokens=400, on_text=lambda _text: emitted.append(time.perf_counter()))
+        writer = Running(job, None, 0, 0.0, 0)
         while not writer.decoding:  # its prompt first, alone
             step(plan([writer], session, 0), session, vocabulary)
         reader = Running(GenerationJob(prompt=long, max_tokens=1), None, 1, 0.0, 0)
@@ -114,9 +117,14 @@ def test_a_long_prompt_delays_a_decoding_generation_by_at_most_one_chunk_per_ste
             before = writer.generated
             parts = plan([writer, reader], session, turns)
             assert sum(len(part.tokens) for r, part in parts if r is reader) <= PREFILL_CHUNK
-            step(parts, session, vocabulary)
+            passes = step(parts, session, vocabulary)
             if writer.reason is None:
                 assert writer.generated > before  # the writer got its token in every step
+                # ...in a pass of its own, out before the prompt's pass began
+                decoding, reading = passes
+                assert (decoding.decoding_rows, decoding.prompt_tokens) == (1, 0)
+                assert reading.decoding_rows == 0 and 0 < reading.prompt_tokens <= PREFILL_CHUNK
+                assert decoding.started <= emitted[-1] <= decoding.ended <= reading.started
             turns += 1
         assert turns >= len(long) // PREFILL_CHUNK
     finally:

@@ -20,6 +20,8 @@ def typing(debounce: Debounce, document: str, gaps_ms: list[float]) -> None:
     [
         ([], 200.0, 75.0, 0.0),  # the first key after a pause: the user is waiting now
         ([40, 40, 40], 10.0, 75.0, 0.0),  # the model answers well within a keystroke gap: no wait
+        ([120, 120, 120], 90.0, 75.0, 0.0),  # ...or just within it: a wait would make it late
+        ([120, 120, 120], 130.0, 75.0, 75.0),  # slower than the typing: the next key would supersede it
         ([40, 40, 40], 200.0, 75.0, 50.0),  # slow model, fast typist: wait a bit longer than a gap
         ([120, 120, 120], 200.0, 75.0, 75.0),  # never longer than the configured maximum
         ([40, 40, 40], None, 75.0, 50.0),  # model speed unknown yet: assume it is slow
