@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from ..prompt.healing import heal_step
-from .decoding import DecodeCounters, choose, logprob
+from .decoding import DecodeCounters, choose, greedy_logprobs
 from .jobs import GenerationJob, StopReason
 from .llama import DecodeAborted, LlamaSession, Part
 from .speculative import Drafter, DraftRun
@@ -208,7 +208,8 @@ def _verify(r: Running, session: LlamaSession, vocabulary: Vocabulary, row: int)
         _choose_and_emit(r, session, vocabulary, row)
         return
     draft = r.draft
-    choices = [session.argmax(row=row + i) for i in range(len(draft) + 1)]
+    rows = session.all_logits()[row : row + len(draft) + 1]
+    choices = rows.argmax(axis=1)
     accepted = 0
     while accepted < len(draft) and choices[accepted] == draft[accepted]:
         accepted += 1
@@ -217,12 +218,13 @@ def _verify(r: Running, session: LlamaSession, vocabulary: Vocabulary, row: int)
     r.run.feedback(r.drafter, len(draft), accepted)
     r.counters.drafted += len(draft)
     r.counters.accepted += accepted
+    logprobs = greedy_logprobs(rows[: accepted + 1], choices[: accepted + 1])
     for i in range(accepted):
-        if not _emit(r, session, vocabulary, draft[i], logprob(session.logits(row + i), draft[i])):
+        if not _emit(r, session, vocabulary, draft[i], logprobs[i]):
             return
         r.context.append(draft[i])
-    token = choices[accepted]
-    if _emit(r, session, vocabulary, token, logprob(session.logits(row + accepted), token)):
+    token = int(choices[accepted])
+    if _emit(r, session, vocabulary, token, logprobs[accepted]):
         r.token = token
         r.context.append(token)
 

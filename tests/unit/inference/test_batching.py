@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import time
 
+import numpy as np
 import pytest
 
 from copilot.config import ModelSettings, SpeculativeSettings
 from copilot.inference.batching import PREFILL_CHUNK, Running, _shares, plan, step
-from copilot.inference.decoding import greedy_steps
+from copilot.inference.decoding import choose, greedy_logprobs, greedy_steps, logprob
 from copilot.inference.engine import open_engine
 from copilot.inference.jobs import CancelFlag, Generation, GenerationJob
 from copilot.inference.llama import LlamaSession
@@ -149,3 +150,26 @@ def test_a_cancelled_generation_stops_without_stopping_the_others() -> None:
         engine.stop()
     assert cancelled.stop_reason == "cancelled" and cancelled.generated_tokens == 0
     assert first.generated_tokens > 0 and third.generated_tokens > 0
+
+
+def test_greedy_log_probabilities_equal_the_log_softmax_of_each_rows_top_token() -> None:
+    rng = np.random.default_rng(3)
+    rows = (rng.standard_normal((5, 300)) * 4).astype(np.float32)
+    tokens = rows.argmax(axis=1)
+    expected = [logprob(rows[i], int(tokens[i])) for i in range(5)]
+    assert greedy_logprobs(rows, tokens) == pytest.approx(expected, abs=1e-5)
+    shifted = rows[0] - rows[0].max()
+    assert expected[0] == pytest.approx(-float(np.log(np.exp(shifted.astype(np.float64)).sum())), abs=1e-5)
+
+
+def test_choose_gives_the_greedy_token_and_its_log_probability() -> None:
+    vocabulary = Vocabulary(DEFAULT_MODEL_PATH)
+    session = LlamaSession(DEFAULT_MODEL_PATH, n_ctx=512, n_batch=512, n_threads=2, n_gpu_layers=0)
+    try:
+        session.decode(build_fim_prompt(vocabulary.fim, vocabulary.encode(SOURCES[0]), []))
+        token, token_logprob = choose(session, vocabulary, b"")
+        assert token == int(session.logits().argmax())
+        assert token_logprob == pytest.approx(logprob(session.logits(), token), abs=1e-5)
+        assert token_logprob <= 0.0
+    finally:
+        session.close()
