@@ -211,8 +211,9 @@ class PeerServer:
         slots: int = 1,
         n_predict: int = 64,
         gpu_layers: int = 0,
+        binary: Path | None = None,
     ) -> None:
-        binary = server_binary()
+        binary = binary or server_binary()  # another build of the same llama.cpp, to compare builds
         if binary is None:
             raise SystemExit("the peer llama-server is not built: run `python -m bench peer` (about 13 min, once)")
         self.port = free_port()

@@ -198,7 +198,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 class PeerPair:
     """llama-server on the same prompts (token ids to ``/completion``, greedy, the same output
     cap), plain and with ``--model-draft``. Its decode rate comes from its own ``timings``
-    (prefill excluded, as ours)."""
+    (prefill excluded, as ours). With ``--peer-binary``, another build of it beside them, plain
+    (``plain (other build)``): the same llama.cpp built another way, e.g. as shared libraries
+    like the ones llama-cpp-python loads."""
 
     def __init__(self, target: Path, draft: Path, n_ctx: int, threads: int, args: argparse.Namespace) -> None:
         common = {
@@ -209,6 +211,8 @@ class PeerPair:
             "plain": peer.PeerServer(target, **common),
             "draft": peer.PeerServer(target, **common, draft=draft, max_draft=args.max_draft),
         }
+        if args.peer_binary:
+            self.servers["plain (other build)"] = peer.PeerServer(target, **common, binary=args.peer_binary)
         self.args = args
         self.totals = {m: {"tokens": 0, "ms": 0.0, "drafted": 0, "accepted": 0, "same": 0} for m in self.servers}
         self.points = 0
@@ -274,6 +278,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gpu-layers", type=int, default=0, help="layers offloaded to a GPU (-1: all), both sides")
     parser.add_argument(
         "--peer", choices=["auto", "on", "off"], default="auto", help="llama-server with --model-draft side by side"
+    )
+    parser.add_argument(
+        "--peer-binary", type=Path, default=None, help="another llama-server build, measured plain beside the peer"
     )
 
 
