@@ -230,7 +230,9 @@ class LocalEngine:
         jobs only beside other background jobs; blocks only when nothing is running."""
         while len(running) < self._slots.size:
             interactive = any(not r.job.background for r in running)
-            item = self._jobs.get(block=not running, exclude={r.job.owner for r in running}, background=not interactive)
+            item = self._jobs.get(
+                block=not running, exclude={r.job.owner for r in running}, background=not interactive
+            )
             if item is None:
                 return
             job, future = item

@@ -88,7 +88,9 @@ def special_tokens(handle: VocabHandle, family: Family | None, fim: Iterable[int
     control = {int(t) for t in np.flatnonzero(attrs & CONTROL)}
     # llama.cpp promotes some ordinary tokens to end-of-generation by their text: Qwen's
     # "</s>" is plain text (HTML's strikethrough), not an end marker of that model.
-    promoted = {t for t in eog | control if attrs[t] & NORMAL and t not in by_id and not looks_special(handle.text(t))}
+    promoted = {
+        t for t in eog | control if attrs[t] & NORMAL and t not in by_id and not looks_special(handle.text(t))
+    }
     family_stops = handle.ids(family.stop) if family is not None else set()
     markers = {t for t in (*fim, repo_name, file_sep) if t >= 0}
     # Added tokens spelled like markers (<|User|>...) that an older converter typed as text.
